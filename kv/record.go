@@ -1,0 +1,229 @@
+package kv
+
+import "time"
+
+// WebhookStatus is a webhook's lifecycle state.
+type WebhookStatus string
+
+const (
+	WebhookActive   WebhookStatus = "active"
+	WebhookInactive WebhookStatus = "inactive"
+	WebhookDisabled WebhookStatus = "disabled"
+)
+
+// DeliveryStatus is a delivery's state.
+type DeliveryStatus string
+
+const (
+	DeliveryPending DeliveryStatus = "pending"
+	DeliverySuccess DeliveryStatus = "success"
+	DeliveryFailed  DeliveryStatus = "failed"
+)
+
+// Trigger says what caused an attempt.
+type Trigger string
+
+const (
+	TriggerScheduled Trigger = "scheduled"
+	TriggerManual    Trigger = "manual"
+	TriggerTest      Trigger = "test"
+)
+
+// Webhook is one registered endpoint. Secrets are stored as given; the JSON
+// form of this struct is the storage encoding, never the API response.
+type Webhook struct {
+	ID             string            `json:"id"`
+	URL            string            `json:"url"`
+	Description    string            `json:"description"`
+	Events         []string          `json:"events"`
+	Status         WebhookStatus     `json:"status"`
+	DisabledReason string            `json:"disabled_reason,omitempty"`
+	MaxRetries     int               `json:"max_retries"`
+	TimeoutSeconds int               `json:"timeout_seconds"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	TenantID       string            `json:"tenant_id,omitempty"`
+	PartnerID      string            `json:"partner_id,omitempty"`
+
+	// Secret signs every attempt. PreviousSecret, until
+	// PreviousSecretExpiresAt, signs beside it after a rotation.
+	Secret                  string     `json:"secret"`
+	PreviousSecret          string     `json:"previous_secret,omitempty"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	LastSuccessAt       *time.Time `json:"last_success_at,omitempty"`
+	LastFailureAt       *time.Time `json:"last_failure_at,omitempty"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+
+	// Revision is set by the store on every read (bbolt: a counter kept in
+	// the record; JetStream KV: the entry revision). It is informational for
+	// callers; UpdateWebhook does the compare-and-swap itself.
+	Revision uint64 `json:"revision"`
+}
+
+// LiveSecrets returns the secrets that sign at now: the current one first,
+// then the previous one while its grace period lasts.
+func (w *Webhook) LiveSecrets(now time.Time) []string {
+	out := []string{w.Secret}
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt != nil && now.Before(*w.PreviousSecretExpiresAt) {
+		out = append(out, w.PreviousSecret)
+	}
+	return out
+}
+
+// Clone returns a deep copy, so a caller may keep or change it freely.
+func (w *Webhook) Clone() *Webhook {
+	c := *w
+	c.Events = append([]string(nil), w.Events...)
+	if w.Headers != nil {
+		c.Headers = make(map[string]string, len(w.Headers))
+		for k, v := range w.Headers {
+			c.Headers[k] = v
+		}
+	}
+	c.PreviousSecretExpiresAt = cloneTime(w.PreviousSecretExpiresAt)
+	c.LastSuccessAt = cloneTime(w.LastSuccessAt)
+	c.LastFailureAt = cloneTime(w.LastFailureAt)
+	return &c
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// Delivery is one (event, webhook) pair and its state. Its ID is an integer
+// unique within the store (and across processes sharing a JetStream store).
+type Delivery struct {
+	ID        int64  `json:"id"`
+	WebhookID string `json:"webhook_id"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	TenantID  string `json:"tenant_id,omitempty"`
+	PartnerID string `json:"partner_id,omitempty"`
+
+	Status       DeliveryStatus `json:"status"`
+	AttemptCount int            `json:"attempt_count"`
+	// Generation grows with every manual retry. A task carries the
+	// generation it was published for; a task of an older generation is
+	// stale and is dropped by the deliverer.
+	Generation int `json:"generation"`
+
+	NextAttemptAt      *time.Time `json:"next_attempt_at,omitempty"`
+	ResponseStatusCode int        `json:"response_status_code,omitempty"`
+	Error              string     `json:"error,omitempty"`
+	DurationMS         int64      `json:"duration_ms"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+	CompletedAt        *time.Time `json:"completed_at,omitempty"`
+
+	// Attempts is filled by GetDelivery only, oldest first.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one HTTP attempt of a delivery.
+type Attempt struct {
+	Attempt      int       `json:"attempt"`
+	StartedAt    time.Time `json:"started_at"`
+	DurationMS   int64     `json:"duration_ms"`
+	StatusCode   int       `json:"status_code,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	ResponseBody string    `json:"response_body,omitempty"`
+	Trigger      Trigger   `json:"trigger"`
+}
+
+// AttemptOutcome is what the deliverer reports after one attempt. The store
+// applies it atomically: the attempt is appended, the delivery moves to its
+// new state, the webhook's failure streak and timestamps and the stats are
+// updated.
+type AttemptOutcome struct {
+	WebhookID  string
+	DeliveryID int64
+	// Generation must equal the delivery's; otherwise the outcome is stale
+	// and nothing is written (AttemptResult.Stale).
+	Generation int
+	// Attempt.Attempt is ignored: the store numbers attempts itself.
+	Attempt Attempt
+	Success bool
+	// Final means no further attempt follows: a failure becomes status
+	// failed. Ignored on success.
+	Final bool
+	// NextAttemptAt is when the next attempt is due, for a non-final failure.
+	NextAttemptAt *time.Time
+	// DisableReason, when set, disables the webhook with this reason (410 Gone).
+	DisableReason string
+	// AutoDisableAfter disables the webhook when its consecutive failures
+	// reach this number (0: never).
+	AutoDisableAfter int
+}
+
+// AttemptResult is what RecordAttempt did.
+type AttemptResult struct {
+	Delivery *Delivery
+	Webhook  *Webhook
+	// Stale is true when nothing was written because the delivery is gone,
+	// no longer pending, or of another generation.
+	Stale bool
+	// AutoDisabled is true when this outcome disabled the webhook by
+	// reaching AutoDisableAfter consecutive failures.
+	AutoDisabled bool
+}
+
+// WebhookFilter selects webhooks. Empty fields match everything.
+// PartnerID matches every webhook whose partner_id is P (partner-level and
+// its tenants'); TenantID matches webhooks whose tenant_id is T.
+type WebhookFilter struct {
+	TenantID  string
+	PartnerID string
+	Offset    int
+	Limit     int // 0: no limit
+}
+
+// DeliveryFilter selects one webhook's deliveries, newest first.
+type DeliveryFilter struct {
+	WebhookID string
+	Status    DeliveryStatus // empty: all
+	Offset    int
+	Limit     int // 0: no limit
+}
+
+// WebhookChange is one committed change seen by a watcher. Webhook is nil
+// when the webhook was deleted.
+type WebhookChange struct {
+	ID      string
+	Webhook *Webhook
+}
+
+// Stats are a webhook's delivery figures, computed from counters the store
+// keeps as it writes, never by scanning history.
+type Stats struct {
+	Total               int64         `json:"total"`
+	Success             int64         `json:"success"`
+	Failed              int64         `json:"failed"`
+	Pending             int64         `json:"pending"`
+	SuccessRate         float64       `json:"success_rate"`
+	AvgLatencyMS        float64       `json:"avg_latency_ms"`
+	P95LatencyMS        float64       `json:"p95_latency_ms"`
+	Last24h             WindowStats   `json:"last_24h"`
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	LastDelivery        *LastDelivery `json:"last_delivery"`
+}
+
+// WindowStats summarise the deliveries created in a recent window.
+type WindowStats struct {
+	Deliveries   int64   `json:"deliveries"`
+	SuccessRate  float64 `json:"success_rate"`
+	AvgLatencyMS float64 `json:"avg_latency_ms"`
+}
+
+// LastDelivery is the most recent attempt's summary.
+type LastDelivery struct {
+	ID                 int64          `json:"id"`
+	Status             DeliveryStatus `json:"status"`
+	ResponseStatusCode int            `json:"response_status_code,omitempty"`
+	At                 time.Time      `json:"at"`
+}

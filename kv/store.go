@@ -1,0 +1,51 @@
+package kv
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence seam. Every method is safe for concurrent use.
+// Returned records are copies the caller owns.
+type Store interface {
+	// CreateWebhook stores a new webhook; ErrConflict if its ID is taken.
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	// GetWebhook returns one webhook or ErrNotFound.
+	GetWebhook(ctx context.Context, id string) (*Webhook, error)
+	// UpdateWebhook reads the webhook, calls fn on a copy and stores the
+	// result atomically (retrying fn on a lost compare-and-swap). An error
+	// from fn aborts the update and is returned as is. UpdatedAt is the
+	// caller's to set.
+	UpdateWebhook(ctx context.Context, id string, fn func(*Webhook) error) (*Webhook, error)
+	// DeleteWebhook removes a webhook with its deliveries, attempts and stats.
+	DeleteWebhook(ctx context.Context, id string) error
+	// ListWebhooks returns one page, newest first, and the total matching.
+	ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, int, error)
+	// WatchWebhooks calls fn once per stored webhook, then returns; after
+	// that fn is called for every committed change until ctx ends. Calls
+	// are serialised. A change committed before a write call returns is
+	// seen by fn before that call returns (bbolt); backends shared across
+	// processes deliver remote changes as soon as they see them.
+	WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error
+
+	// CreateDelivery stores a new pending delivery, assigning its ID. It is
+	// idempotent on (WebhookID, EventID): when that pair exists, d is
+	// overwritten with the stored record and created is false.
+	CreateDelivery(ctx context.Context, d *Delivery) (created bool, err error)
+	// GetDelivery returns one delivery of a webhook with its attempts, or
+	// ErrNotFound (also when it belongs to another webhook).
+	GetDelivery(ctx context.Context, webhookID string, id int64) (*Delivery, error)
+	// ListDeliveries returns one page of a webhook's deliveries, newest
+	// first (without attempts), and the total matching.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error)
+	// RecordAttempt applies one attempt's outcome atomically.
+	RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptResult, error)
+	// RequeueDelivery moves a success or failed delivery back to pending for
+	// a manual retry, bumping its Generation; ErrConflict if it is pending.
+	RequeueDelivery(ctx context.Context, webhookID string, id int64, now time.Time) (*Delivery, error)
+	// WebhookStats returns a webhook's figures as of now, or ErrNotFound.
+	WebhookStats(ctx context.Context, webhookID string, now time.Time) (*Stats, error)
+
+	// Close releases the store; later calls return ErrClosed.
+	Close() error
+}
