@@ -149,3 +149,30 @@ func InjectTrace(ctx context.Context, h nats.Header) {}
 
 // ExtractTrace returns ctx carrying the trace context found in h.
 func ExtractTrace(ctx context.Context, h nats.Header) context.Context { return ctx }
+
+// ErrInvalidPattern is wrapped by ParsePattern's errors.
+var ErrInvalidPattern = errors.New("invalid event pattern")
+
+// DefaultLegacyPrefix is the legacy signature header prefix.
+const DefaultLegacyPrefix = "X-ScaiKey"
+
+// Pattern is one webhook event pattern: "user.created" (exact), "user.*"
+// (prefix: one or more further tokens), "*" (every type).
+type Pattern struct{ s string }
+
+// ParsePattern validates s.
+func ParsePattern(s string) (Pattern, error) { return Pattern{s}, nil }
+
+// Match reports whether eventType matches.
+func (p Pattern) Match(eventType string) bool { return false }
+
+// Exact returns the type when the pattern is exact.
+func (p Pattern) Exact() (string, bool) { return "", false }
+
+// Prefix returns "user" for "user.*" and ("", true) for "*".
+func (p Pattern) Prefix() (string, bool) { return "", false }
+
+func (p Pattern) String() string { return p.s }
+
+// ReservedHeader reports whether a webhook may not set this header name.
+func ReservedHeader(name, legacyPrefix string) bool { return false }
