@@ -43,6 +43,9 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// MaxEventBytes is the largest accepted envelope. Defaults to 256 KiB.
 	MaxEventBytes int
+	// EventsMaxAge is how long the events stream keeps events (for replay
+	// and manual retries). Defaults to 7 days.
+	EventsMaxAge time.Duration
 	// DeliverAckWait is the deliver consumer's AckWait; it must exceed the
 	// longest HTTP attempt. Defaults to 60s.
 	DeliverAckWait time.Duration
@@ -99,6 +102,13 @@ func (b *Bus) PublishTasks(ctx context.Context, tasks []Task) error { return nil
 // DeadLetter moves an unprocessable message to the DLQ stream with the
 // reason and counts it; the caller acks the original afterwards.
 func (b *Bus) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error { return nil }
+
+// GetEvent reads an envelope back from the events stream by sequence (for
+// a manual retry); ErrEventGone when it is no longer retained.
+func (b *Bus) GetEvent(ctx context.Context, seq uint64) ([]byte, error) { return nil, nil }
+
+// ErrEventGone is returned by GetEvent for an event the stream no longer holds.
+var ErrEventGone = errors.New("event no longer retained")
 
 // PurgeTasks drops the pending tasks of one webhook.
 func (b *Bus) PurgeTasks(ctx context.Context, webhookID string) error { return nil }

@@ -105,6 +105,11 @@ type Delivery struct {
 	EventType string `json:"event_type"`
 	TenantID  string `json:"tenant_id,omitempty"`
 	PartnerID string `json:"partner_id,omitempty"`
+	// EventSeq is the event's sequence in the events stream, where a manual
+	// retry reads the envelope back from. Zero for test deliveries, whose
+	// envelope is kept in Payload instead.
+	EventSeq uint64 `json:"event_seq,omitempty"`
+	Payload  []byte `json:"payload,omitempty"`
 
 	Status       DeliveryStatus `json:"status"`
 	AttemptCount int            `json:"attempt_count"`
