@@ -10,7 +10,9 @@
 // kv imports no other webhookd package. kv/kvtest is the conformance suite every
 // backend must pass.
 //
-// Goroutines: a Store owns none beyond what its backend documents; watchers
+// Goroutines: Bolt with NoSync owns one goroutine that syncs the file
+// periodically; Close stops it and syncs once more. Otherwise a Store owns
+// none; watchers
 // registered with WatchWebhooks are called synchronously by the writer after
 // each commit and are dropped when their context ends.
 package kv

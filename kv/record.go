@@ -56,8 +56,8 @@ type Webhook struct {
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
 
-	// Revision is set by the store on every read (bbolt: a counter kept in
-	// the record; JetStream KV: the entry revision). It is informational for
+	// Revision is set by the store on every read (bbolt: a store-wide
+	// change sequence; JetStream KV: the entry revision). It is informational for
 	// callers; UpdateWebhook does the compare-and-swap itself.
 	Revision uint64 `json:"revision"`
 }
@@ -164,6 +164,11 @@ type AttemptOutcome struct {
 	// AutoDisableAfter disables the webhook when its consecutive failures
 	// reach this number (0: never).
 	AutoDisableAfter int
+	// Skipped means no HTTP request was made (the webhook was disabled or
+	// inactive): the attempt is recorded and the delivery moves on, but the
+	// webhook's failure streak, timestamps, latency figures and
+	// last_delivery are untouched.
+	Skipped bool
 }
 
 // AttemptResult is what RecordAttempt did.
@@ -204,7 +209,8 @@ type WebhookChange struct {
 }
 
 // Stats are a webhook's delivery figures, computed from counters the store
-// keeps as it writes, never by scanning history.
+// keeps as it writes, never by scanning history. kv/stats.go defines each
+// figure.
 type Stats struct {
 	Total               int64         `json:"total"`
 	Success             int64         `json:"success"`

@@ -23,14 +23,16 @@ type Store interface {
 	ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, int, error)
 	// WatchWebhooks calls fn once per stored webhook, then returns; after
 	// that fn is called for every committed change until ctx ends. Calls
-	// are serialised. A change committed before a write call returns is
-	// seen by fn before that call returns (bbolt); backends shared across
-	// processes deliver remote changes as soon as they see them.
+	// are serialised. A change made through this store is seen by fn before
+	// the write call returns (every backend); backends shared across
+	// processes deliver other processes' changes as soon as they see them.
+	// fn must not write to the store.
 	WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error
 
 	// CreateDelivery stores a new pending delivery, assigning its ID. It is
 	// idempotent on (WebhookID, EventID): when that pair exists, d is
-	// overwritten with the stored record and created is false.
+	// overwritten with the stored record and created is false. ErrNotFound
+	// when the webhook does not exist.
 	CreateDelivery(ctx context.Context, d *Delivery) (created bool, err error)
 	// GetDelivery returns one delivery of a webhook with its attempts, or
 	// ErrNotFound (also when it belongs to another webhook).

@@ -1,0 +1,259 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func decodeDelivery(v []byte) (*Delivery, error) {
+	d := &Delivery{}
+	if err := json.Unmarshal(v, d); err != nil {
+		return nil, fmt.Errorf("decode delivery: %w", err)
+	}
+	return d, nil
+}
+
+func (hb hookBuckets) delivery(id int64) (*Delivery, error) {
+	v := hb.deliveries.Get(be64(uint64(id)))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeDelivery(v)
+}
+
+// putDelivery stores d (never its attempts) and moves its status key from
+// the one of status from ("" for a new delivery).
+func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
+	rec := *d
+	rec.Attempts = nil
+	v, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("encode delivery: %w", err)
+	}
+	if err := hb.deliveries.Put(be64(uint64(d.ID)), v); err != nil {
+		return err
+	}
+	if from == d.Status {
+		return nil
+	}
+	if from != "" {
+		if err := hb.status.Delete(statusKey(from, d.ID)); err != nil {
+			return err
+		}
+	}
+	return hb.status.Put(statusKey(d.Status, d.ID), nil)
+}
+
+// CreateDelivery stores a new pending delivery numbered from the hooks
+// bucket's sequence, or, when (WebhookID, EventID) exists, overwrites d
+// with the stored one and returns created false. ErrNotFound when the
+// webhook does not exist. Concurrent calls share a commit (committer).
+func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
+	if err := b.enter(ctx); err != nil {
+		return false, err
+	}
+	if d.WebhookID == "" || d.EventID == "" {
+		return false, errors.New("kv: create delivery: webhook_id and event_id are required")
+	}
+	in := *d
+	in.Attempts = nil
+	in.Status = DeliveryPending
+	in.AttemptCount = 0
+	in.CompletedAt = nil
+	if in.CreatedAt.IsZero() {
+		in.CreatedAt = time.Now().UTC()
+	}
+	if in.UpdatedAt.IsZero() {
+		in.UpdatedAt = in.CreatedAt
+	}
+	var (
+		stored   *Delivery
+		created  bool
+		notFound bool
+	)
+	// The committer may run this more than once: every result is reset first, and
+	// expected outcomes return nil so that they do not fail the batch.
+	err := b.commit.do(func(tx *bolt.Tx) error {
+		stored, created, notFound = nil, false, false
+		hb, ok := hook(tx, in.WebhookID)
+		if !ok {
+			notFound = true
+			return nil
+		}
+		if v := hb.events.Get([]byte(in.EventID)); v != nil {
+			var err error
+			stored, err = hb.delivery(int64(binary.BigEndian.Uint64(v)))
+			return err
+		}
+		seq, err := tx.Bucket(bucketHooks).NextSequence()
+		if err != nil {
+			return err
+		}
+		rec := in
+		rec.ID = int64(seq)
+		if err := hb.putDelivery(&rec, ""); err != nil {
+			return err
+		}
+		if err := hb.events.Put([]byte(rec.EventID), be64(seq)); err != nil {
+			return err
+		}
+		s, err := hb.stats()
+		if err != nil {
+			return err
+		}
+		s.onCreate(rec.CreatedAt)
+		if err := hb.putStats(s); err != nil {
+			return err
+		}
+		stored, created = &rec, true
+		return nil
+	})
+	if err != nil {
+		return false, b.wrap("create delivery", err)
+	}
+	if notFound {
+		return false, ErrNotFound
+	}
+	*d = *stored
+	d.Payload = bytes.Clone(stored.Payload)
+	d.NextAttemptAt = cloneTime(stored.NextAttemptAt)
+	return created, nil
+}
+
+// GetDelivery returns one delivery of a webhook with its attempts, oldest
+// first.
+func (b *Bolt) GetDelivery(ctx context.Context, webhookID string, id int64) (*Delivery, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, err
+	}
+	var d *Delivery
+	err := b.db.View(func(tx *bolt.Tx) (err error) {
+		hb, ok := hook(tx, webhookID)
+		if !ok {
+			return ErrNotFound
+		}
+		if d, err = hb.delivery(id); err != nil {
+			return err
+		}
+		prefix := be64(uint64(id))
+		c := hb.attempts.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var a Attempt
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decode attempt: %w", err)
+			}
+			d.Attempts = append(d.Attempts, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.wrap("get delivery", err)
+	}
+	return d, nil
+}
+
+// ListDeliveries walks the webhook's deliveries, or its status index when
+// f.Status is set, backwards (ids grow with creation: newest first). The
+// total comes from the stats counters. ErrNotFound when the webhook does
+// not exist.
+func (b *Bolt) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, 0, err
+	}
+	var (
+		out   []*Delivery
+		total int
+	)
+	err := b.db.View(func(tx *bolt.Tx) error {
+		hb, ok := hook(tx, f.WebhookID)
+		if !ok {
+			return ErrNotFound
+		}
+		s, err := hb.stats()
+		if err != nil {
+			return err
+		}
+		var (
+			c      *bolt.Cursor
+			prefix []byte
+		)
+		switch f.Status {
+		case "":
+			total = int(s.Success + s.Failed + s.Pending)
+			c = hb.deliveries.Cursor()
+		case DeliveryPending, DeliverySuccess, DeliveryFailed:
+			total = int(map[DeliveryStatus]int64{DeliveryPending: s.Pending, DeliverySuccess: s.Success, DeliveryFailed: s.Failed}[f.Status])
+			c, prefix = hb.status.Cursor(), []byte{statusByte(f.Status)}
+		default:
+			return nil
+		}
+		skipped := 0
+		for k := lastWithPrefix(c, prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			if skipped < f.Offset {
+				skipped++
+				continue
+			}
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+			d, err := hb.delivery(int64(binary.BigEndian.Uint64(k[len(prefix):])))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, b.wrap("list deliveries", err)
+	}
+	return out, total, nil
+}
+
+// RequeueDelivery moves a finished delivery back to pending for a manual
+// retry: Generation+1, due now, attempts kept. ErrConflict when pending.
+func (b *Bolt) RequeueDelivery(ctx context.Context, webhookID string, id int64, now time.Time) (*Delivery, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, err
+	}
+	var d *Delivery
+	err := b.db.Update(func(tx *bolt.Tx) (err error) {
+		hb, ok := hook(tx, webhookID)
+		if !ok {
+			return ErrNotFound
+		}
+		if d, err = hb.delivery(id); err != nil {
+			return err
+		}
+		from := d.Status
+		if from == DeliveryPending {
+			return ErrConflict
+		}
+		d.Status = DeliveryPending
+		d.Generation++
+		d.CompletedAt = nil
+		due := now
+		d.NextAttemptAt = &due
+		d.UpdatedAt = now
+		if err := hb.putDelivery(d, from); err != nil {
+			return err
+		}
+		s, err := hb.stats()
+		if err != nil {
+			return err
+		}
+		s.onStatus(from, DeliveryPending, d.CreatedAt)
+		return hb.putStats(s)
+	})
+	if err != nil {
+		return nil, b.wrap("requeue delivery", err)
+	}
+	return d, nil
+}
