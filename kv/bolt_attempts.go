@@ -89,7 +89,9 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 	if err := hb.putStats(s); err != nil {
 		return nil, 0, err
 	}
-	if o.Skipped {
+	if o.Skipped || a.Trigger == TriggerTest {
+		// A test attempt is the admin's probe, not the endpoint's record:
+		// it never moves the failure streak toward auto-disable.
 		return &AttemptResult{Delivery: d, Webhook: old}, 0, nil
 	}
 

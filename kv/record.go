@@ -164,6 +164,9 @@ type AttemptOutcome struct {
 	// AutoDisableAfter disables the webhook when its consecutive failures
 	// reach this number (0: never).
 	AutoDisableAfter int
+	// An attempt with Trigger test updates the delivery and the stats but
+	// never the webhook (failure streak, timestamps, status).
+	//
 	// Skipped means no HTTP request was made (the webhook was disabled or
 	// inactive): the attempt is recorded and the delivery moves on, but the
 	// webhook's failure streak, timestamps, latency figures and

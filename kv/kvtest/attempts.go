@@ -18,6 +18,32 @@ var attemptTests = []subtest{
 	{"AutoDisableOnce", testAutoDisableOnce},
 	{"Requeue", testRequeue},
 	{"Skipped", testSkipped},
+	{"TestTriggerLeavesWebhook", testTestTriggerLeavesWebhook},
+}
+
+// A test attempt is recorded with its delivery and stats but never moves
+// the webhook toward auto-disable.
+func testTestTriggerLeavesWebhook(t *testing.T, s kv.Store) {
+	createWebhook(t, s, newWebhook("wh_1", base))
+	d := createDelivery(t, s, "wh_1", "evt_test", base)
+	o := attempt(d, base, 30, 500, false)
+	o.Attempt.Trigger = kv.TriggerTest
+	o.Final = true
+	o.AutoDisableAfter = 1
+	res := record(t, s, o)
+	if res.AutoDisabled || res.Delivery.Status != kv.DeliveryFailed || res.Delivery.AttemptCount != 1 {
+		t.Fatalf("test attempt result = %+v, want the delivery failed and nothing disabled", res)
+	}
+	w := getWebhook(t, s, "wh_1")
+	if w.ConsecutiveFailures != 0 || w.LastFailureAt != nil || w.Status != kv.WebhookActive {
+		t.Fatalf("webhook after a failed test attempt = %+v, want untouched", w)
+	}
+	if st := stats(t, s, "wh_1", base); st.Failed != 1 || st.LastDelivery == nil || st.LastDelivery.ID != d.ID {
+		t.Fatalf("stats after a test attempt = %+v, want it counted", st)
+	}
+	if got := getDelivery(t, s, "wh_1", d.ID); len(got.Attempts) != 1 || got.Attempts[0].Trigger != kv.TriggerTest {
+		t.Fatalf("attempts = %+v, want one test attempt", got.Attempts)
+	}
 }
 
 func testRetryThenSuccess(t *testing.T, s kv.Store) {

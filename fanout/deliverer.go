@@ -1,0 +1,360 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scailabs/webhookd/bus"
+	"github.com/scailabs/webhookd/kv"
+)
+
+// earlyTolerance is how much before a delivery's NextAttemptAt a task may
+// arrive and still be attempted. A task much earlier than that is a second
+// copy (a republish, or a redelivery after AckWait of a task whose Nak was
+// lost in a crash): it is pushed back to the due time, no attempt made.
+const earlyTolerance = time.Second
+
+// deliverLoop pulls tasks while there is room for them and hands each to
+// the limiter. It ends when Stop begins (after its current pull).
+func (f *Fanout) deliverLoop(cons jetstream.Consumer) {
+	defer f.wg.Done()
+	for !f.stopping() {
+		free := f.heldMax - f.deliverHeld.len()
+		if free <= 0 {
+			select {
+			case <-f.deliverHeld.freed:
+			case <-f.soft.Done():
+			}
+			continue
+		}
+		batch, err := cons.Fetch(min(free, fetchBatch), jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			f.log.Warn("fetching delivery tasks failed", "error", err)
+			f.pause(retryPause)
+			continue
+		}
+		for m := range batch.Messages() {
+			h := f.deliverHeld.add(m)
+			if f.stopping() {
+				h.nak()
+				continue
+			}
+			f.dispatch(h)
+		}
+		if err := batch.Error(); err != nil && !f.stopping() {
+			f.log.Warn("fetching delivery tasks failed", "error", err)
+			f.pause(retryPause)
+		}
+	}
+}
+
+// pause sleeps d or until Stop begins.
+func (f *Fanout) pause(d time.Duration) {
+	t := time.NewTimer(f.jitter(d))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-f.soft.Done():
+	}
+}
+
+// dispatch parses a task and runs, queues or hands it back per its
+// webhook's cap.
+func (f *Fanout) dispatch(h *heldMsg) {
+	task, err := bus.ParseTask(h.msg)
+	if err != nil {
+		// A task nobody can read would come back forever: keep a copy in
+		// the dead-letter stream and terminate it.
+		f.log.Error("dropping garbled delivery task", "subject", h.msg.Subject(), "error", err)
+		if dlErr := f.bus.DeadLetter(f.hard, h.msg, "invalid_task: "+err.Error()); dlErr != nil {
+			f.log.Warn("dead-lettering task failed", "subject", h.msg.Subject(), "error", dlErr)
+			f.later(h, deadLetterPause)
+			return
+		}
+		h.term()
+		return
+	}
+	j := &job{h: h, task: task}
+	switch f.limiter.admit(task.WebhookID, j) {
+	case admitRun:
+		f.wg.Add(1)
+		go f.runner(j)
+	case admitQueued:
+	case admitFull:
+		// Not an attempt: the webhook is busy, the task comes back soon.
+		h.nakDelay(f.jitter(retryPause))
+	}
+}
+
+// runner runs its job, then its webhook's queued jobs one by one, and ends
+// when that queue is empty.
+func (f *Fanout) runner(j *job) {
+	defer f.wg.Done()
+	for j != nil {
+		f.runJob(j)
+		j = f.limiter.next(j.task.WebhookID)
+	}
+}
+
+// runJob waits for a worker slot and delivers; once Stop has begun it
+// hands the job back instead.
+func (f *Fanout) runJob(j *job) {
+	select {
+	case f.slots <- struct{}{}:
+	case <-f.soft.Done():
+		j.h.nak()
+		return
+	}
+	defer func() { <-f.slots }()
+	if f.stopping() {
+		j.h.nak()
+		return
+	}
+	f.deliver(j)
+}
+
+// deliver makes one attempt of a task (or decides none is due) and settles
+// its message.
+func (f *Fanout) deliver(j *job) {
+	t, h := j.task, j.h
+	ctx := f.hard
+	if t.Header != nil {
+		ctx = bus.ExtractTrace(ctx, t.Header)
+	}
+	ctx, span := f.tel.tracer.Start(ctx, "deliver "+t.EventType,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", h.msg.Subject()),
+			attribute.String("webhook_id", t.WebhookID),
+			attribute.Int64("delivery_id", t.DeliveryID),
+			attribute.String("event_id", t.EventID),
+			attribute.String("event_type", t.EventType),
+			attribute.Int("generation", t.Generation),
+			attribute.String("trigger", t.Trigger)))
+	defer span.End()
+	f.tel.inFlight.Add(ctx, 1)
+	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
+	log := f.log.With("webhook_id", t.WebhookID, "delivery_id", t.DeliveryID, "event_id", t.EventID)
+
+	w, err := f.webhook(ctx, t.WebhookID)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		// Deleted: its deliveries went with it.
+		log.Debug("dropping task of a deleted webhook")
+		span.SetAttributes(attribute.String("drop", "webhook deleted"))
+		h.term()
+		return
+	case err != nil:
+		log.Warn("loading webhook failed", "error", err)
+		span.SetStatus(codes.Error, "loading webhook failed")
+		f.later(h, retryPause)
+		return
+	}
+	var seq uint64
+	if md, err := h.msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	if ok, same := f.limiter.claim(t.DeliveryID, seq); !ok {
+		if same {
+			// The server redelivered a message we still work on: the
+			// first copy settles it, for both.
+			h.forget()
+			return
+		}
+		// Another task of this delivery is in flight here and settles it:
+		// this copy is redundant.
+		log.Debug("dropping duplicate task")
+		h.ack()
+		return
+	}
+	defer f.limiter.release(t.DeliveryID)
+
+	if w.Status != kv.WebhookActive {
+		f.skip(ctx, h, t, w, log)
+		return
+	}
+	d, err := f.store.GetDelivery(ctx, w.ID, t.DeliveryID)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		h.ack()
+		return
+	case err != nil:
+		log.Warn("loading delivery failed", "error", err)
+		span.SetStatus(codes.Error, "loading delivery failed")
+		f.later(h, retryPause)
+		return
+	case d.Status != kv.DeliveryPending || d.Generation != t.Generation:
+		log.Debug("dropping stale task", "status", string(d.Status), "generation", d.Generation, "task_generation", t.Generation)
+		span.SetAttributes(attribute.String("drop", "stale"))
+		h.ack()
+		return
+	}
+	now := f.cfg.Now()
+	if d.NextAttemptAt != nil && d.NextAttemptAt.Sub(now) > earlyTolerance {
+		h.nakDelay(d.NextAttemptAt.Sub(now))
+		return
+	}
+
+	resp := f.send(ctx, w, d.ID, t.EventID, t.EventType, t.Body, now)
+	if resp.Err != nil && f.hard.Err() != nil {
+		// Cancelled by Stop: not the receiver's doing, and not an attempt.
+		h.nak()
+		return
+	}
+	o := kv.AttemptOutcome{
+		WebhookID:        w.ID,
+		DeliveryID:       d.ID,
+		Generation:       t.Generation,
+		Attempt:          attemptOf(now, resp, triggerOf(t.Trigger)),
+		AutoDisableAfter: f.cfg.AutoDisableAfter,
+	}
+	var outcome string
+	var delay time.Duration
+	switch Classify(resp) {
+	case VerdictSuccess:
+		o.Success, outcome = true, outcomeSuccess
+	case VerdictGone:
+		o.Final, o.DisableReason, outcome = true, "endpoint returned 410 Gone", outcomeGone
+	default:
+		// A manual retry is one attempt now, not a new retry schedule.
+		if n := d.AttemptCount + 1; n-1 >= max(w.MaxRetries, 0) || t.Trigger == bus.TriggerManual {
+			o.Final, outcome = true, outcomeFailed
+		} else {
+			var retryAfter time.Duration
+			if resp.StatusCode == 429 || resp.StatusCode == 503 {
+				retryAfter = resp.RetryAfter
+			}
+			delay = f.cfg.Schedule.Delay(n, retryAfter, f.cfg.Rand())
+			next := f.cfg.Now().Add(delay)
+			o.NextAttemptAt, outcome = &next, outcomeRetry
+		}
+	}
+	res, err := f.record(ctx, o)
+	if err != nil {
+		// The attempt will be made again: at-least-once.
+		log.Warn("recording attempt failed", "error", err)
+		span.SetStatus(codes.Error, "recording attempt failed")
+		f.later(h, retryPause)
+		return
+	}
+	f.tel.attempt(ctx, outcome, resp.Duration)
+	span.SetAttributes(attribute.String("outcome", outcome))
+	if res.Stale {
+		h.ack()
+		return
+	}
+	if outcome != outcomeSuccess {
+		log.Info("delivery attempt failed", "outcome", outcome, "status_code", resp.StatusCode,
+			"error", o.Attempt.Error, "attempt", res.Delivery.AttemptCount)
+	}
+	if o.DisableReason != "" {
+		log.Warn("webhook disabled", "reason", o.DisableReason)
+	}
+	if res.AutoDisabled && res.Webhook != nil {
+		f.announceAutoDisabled(ctx, res.Webhook)
+	}
+	if outcome == outcomeRetry {
+		h.nakDelay(delay)
+		return
+	}
+	h.ack()
+}
+
+// skip records a delivery to an inactive or disabled webhook as failed
+// without an HTTP request; Skipped keeps it out of the failure streak.
+func (f *Fanout) skip(ctx context.Context, h *heldMsg, t bus.Task, w *kv.Webhook, log *slog.Logger) {
+	reason := "webhook inactive"
+	if w.Status == kv.WebhookDisabled {
+		reason = "webhook disabled"
+	}
+	o := kv.AttemptOutcome{
+		WebhookID:  w.ID,
+		DeliveryID: t.DeliveryID,
+		Generation: t.Generation,
+		Attempt: kv.Attempt{
+			StartedAt: f.cfg.Now(),
+			Error:     reason,
+			Trigger:   triggerOf(t.Trigger),
+		},
+		Final:            true,
+		Skipped:          true,
+		AutoDisableAfter: f.cfg.AutoDisableAfter,
+	}
+	res, err := f.record(ctx, o)
+	if err != nil {
+		log.Warn("recording skipped attempt failed", "error", err)
+		f.later(h, retryPause)
+		return
+	}
+	if !res.Stale {
+		f.tel.attempt(ctx, outcomeSkipped, 0)
+	}
+	h.ack()
+}
+
+// webhook returns the webhook from the index, falling back to the store
+// for one the index has not seen yet (a change from another process).
+func (f *Fanout) webhook(ctx context.Context, id string) (*kv.Webhook, error) {
+	if w, ok := f.index.Get(id); ok {
+		return w, nil
+	}
+	return f.store.GetWebhook(ctx, id)
+}
+
+// record writes an attempt's outcome even while stopping: the attempt was
+// made, and forgetting it would repeat it.
+func (f *Fanout) record(ctx context.Context, o kv.AttemptOutcome) (*kv.AttemptResult, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return f.store.RecordAttempt(rctx, o)
+}
+
+// send makes one signed POST of body to w, inside a client span.
+func (f *Fanout) send(ctx context.Context, w *kv.Webhook, deliveryID int64, eventID, eventType string, body []byte, now time.Time) Response {
+	hdr := BuildHeader(AttemptHeader{
+		EventID:      eventID,
+		EventType:    eventType,
+		DeliveryID:   deliveryID,
+		Timestamp:    now.Unix(),
+		Secrets:      w.LiveSecrets(now), // read per attempt: a rotation applies at once
+		Body:         body,
+		UserAgent:    f.cfg.Sender.UserAgent,
+		LegacyPrefix: f.cfg.LegacyPrefix,
+		Custom:       w.Headers,
+	})
+	timeout := f.cfg.DefaultTimeout
+	if w.TimeoutSeconds > 0 {
+		timeout = time.Duration(w.TimeoutSeconds) * time.Second
+	}
+	ctx, span := f.tel.startClient(ctx, w.URL)
+	resp := f.sender.Send(ctx, Request{URL: w.URL, Header: hdr, Body: body, Timeout: timeout})
+	endClient(span, resp)
+	return resp
+}
+
+// attemptOf is the history entry of one HTTP attempt.
+func attemptOf(started time.Time, r Response, trig kv.Trigger) kv.Attempt {
+	return kv.Attempt{
+		StartedAt:    started,
+		DurationMS:   r.Duration.Milliseconds(),
+		StatusCode:   r.StatusCode,
+		Error:        ErrorText(r),
+		ResponseBody: r.Body,
+		Trigger:      trig,
+	}
+}
+
+func triggerOf(s string) kv.Trigger {
+	if s == string(kv.TriggerManual) {
+		return kv.TriggerManual
+	}
+	return kv.TriggerScheduled
+}

@@ -1,0 +1,123 @@
+package fanout
+
+import (
+	"context"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scailabs/webhookd/bus"
+	"github.com/scailabs/webhookd/kv"
+)
+
+func TestEngineTelemetry(t *testing.T) {
+	t.Parallel()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	h := newHarness(t, harnessOpts{
+		cfg: func(c *Config) { c.TracerProvider, c.MeterProvider = tp, mp },
+		bus: func(c *bus.Config) { c.TracerProvider = tp },
+	})
+	ep := newEndpoint(t, statusSeq(500, 200))
+	w := h.addWebhook(ep.url()+"/in?token=s3cret", []string{"user.created"}, nil)
+
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "producer")
+	id, body := "evt_telemetry", envelopeBytes(t, "evt_telemetry", "user.created", "", "", "")
+	if err := h.bus.PublishEvent(ctx, id, "user.created", body); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	traceID := parent.SpanContext().TraceID()
+
+	eventually(t, "spans ended", func() bool {
+		var deliver int
+		for _, s := range spans.Ended() {
+			if s.SpanKind() == trace.SpanKindConsumer && s.Name() == "deliver user.created" {
+				deliver++
+			}
+		}
+		return deliver == 2
+	})
+	var match, deliver, client int
+	for _, s := range spans.Ended() {
+		attrs := map[string]string{}
+		for _, a := range s.Attributes() {
+			attrs[string(a.Key)] = a.Value.Emit()
+		}
+		switch {
+		case s.SpanKind() == trace.SpanKindConsumer && s.Name() == "match events.user.created":
+			match++
+			if s.SpanContext().TraceID() != traceID || attrs["event_id"] != id {
+				t.Errorf("match span not in the publisher's trace or lacks event_id: %v", attrs)
+			}
+		case s.SpanKind() == trace.SpanKindConsumer && s.Name() == "deliver user.created":
+			deliver++
+			if s.SpanContext().TraceID() != traceID || attrs["webhook_id"] != w.ID || attrs["delivery_id"] == "" {
+				t.Errorf("deliver span not in the publisher's trace or lacks ids: %v", attrs)
+			}
+		case s.SpanKind() == trace.SpanKindClient && s.Name() == "POST":
+			client++
+			if s.SpanContext().TraceID() != traceID {
+				t.Error("client span not in the publisher's trace")
+			}
+			if attrs["url.full"] != ep.url()+"/in" || attrs["http.request.method"] != "POST" {
+				t.Errorf("client span attributes %v (url.full must drop the query)", attrs)
+			}
+			if c := attrs["http.response.status_code"]; c != "500" && c != "200" {
+				t.Errorf("client span status code %q", c)
+			}
+		}
+	}
+	if match != 1 || deliver != 2 || client != 2 {
+		t.Errorf("spans: %d match, %d deliver, %d client; want 1, 2, 2", match, deliver, client)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range data.DataPoints {
+					key := m.Name
+					for _, kv := range p.Attributes.ToSlice() {
+						if kv.Key != "outcome" {
+							t.Errorf("%s has label %s: only outcome is allowed", m.Name, kv.Key)
+						}
+						key += "{" + kv.Value.Emit() + "}"
+					}
+					got[key] += p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range data.DataPoints {
+					got[m.Name] += int64(p.Count)
+				}
+			}
+		}
+	}
+	want := map[string]int64{
+		"webhookd_events_matched_total":                1,
+		"webhookd_deliveries_attempted_total{retry}":   1,
+		"webhookd_deliveries_attempted_total{success}": 1,
+		"webhookd_delivery_duration_seconds":           2,
+		"webhookd_deliveries_in_flight":                0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("metric %s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+	if d.AttemptCount != 2 {
+		t.Errorf("attempts = %d", d.AttemptCount)
+	}
+}

@@ -1,0 +1,253 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scailabs/webhookd/bus"
+	"github.com/scailabs/webhookd/kv"
+)
+
+// errNoEventType is the dead-letter reason of a message whose subject
+// carries no event type (outside the events prefix).
+var errNoEventType = errors.New("bad_subject: the subject carries no event type")
+
+// createConcurrency bounds the CreateDelivery calls in flight for one
+// batch: enough for bbolt's Batch to share one fsync between them.
+const createConcurrency = 32
+
+// matchLoop pulls events and matches them in small batches: whatever has
+// arrived when the previous batch is done. It ends when Stop begins (after
+// its current pull; events that arrive after that are handed back).
+func (f *Fanout) matchLoop(cons jetstream.Consumer) {
+	defer f.wg.Done()
+	for !f.stopping() {
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			f.log.Warn("fetching events failed", "error", err)
+			f.pause(retryPause)
+			continue
+		}
+		msgs := batch.Messages()
+		for {
+			m, ok := <-msgs
+			if !ok {
+				break
+			}
+			group := []*heldMsg{f.matchHeld.add(m)}
+		gather:
+			for len(group) < fetchBatch {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break gather
+					}
+					group = append(group, f.matchHeld.add(m))
+				default:
+					break gather
+				}
+			}
+			if f.stopping() {
+				for _, h := range group {
+					h.nak()
+				}
+				continue
+			}
+			f.matchGroup(group)
+		}
+		if err := batch.Error(); err != nil && !f.stopping() {
+			f.log.Warn("fetching events failed", "error", err)
+			f.pause(retryPause)
+		}
+	}
+}
+
+// matchEvent is one event of a batch on its way to tasks.
+type matchEvent struct {
+	h     *heldMsg
+	env   *bus.Envelope
+	ctx   context.Context
+	span  trace.Span
+	seq   uint64
+	hooks []*kv.Webhook
+	tasks []bus.Task
+	err   error // a store error: the event is handed back
+}
+
+// matchGroup turns a batch of events into stored deliveries and published
+// tasks, then acks each event.
+func (f *Fanout) matchGroup(group []*heldMsg) {
+	events := make([]*matchEvent, 0, len(group))
+	for _, h := range group {
+		e, ok := f.matchOne(h)
+		if !ok {
+			continue
+		}
+		events = append(events, e)
+	}
+	f.createDeliveries(events)
+
+	var tasks []bus.Task
+	for _, e := range events {
+		if e.err == nil {
+			tasks = append(tasks, e.tasks...)
+		}
+	}
+	var pubErr error
+	if len(tasks) > 0 {
+		pubErr = f.bus.PublishTasks(f.hard, tasks)
+		if pubErr != nil {
+			f.log.Warn("publishing delivery tasks failed", "tasks", len(tasks), "error", pubErr)
+		}
+	}
+	for _, e := range events {
+		err := e.err
+		if err == nil {
+			err = pubErr
+		}
+		if err != nil {
+			// Records already made are found again on redelivery (the
+			// (webhook, event) pair is idempotent) and their tasks republished.
+			e.span.SetStatus(codes.Error, "storing delivery tasks failed")
+			f.later(e.h, retryPause)
+		} else {
+			e.h.ack()
+			if len(e.tasks) > 0 {
+				f.tel.matched.Add(e.ctx, 1)
+			}
+		}
+		e.span.SetAttributes(attribute.Int("tasks", len(e.tasks)))
+		e.span.End()
+	}
+}
+
+// matchOne validates one event and finds its webhooks. false means the
+// event is settled (dead-lettered, or matched nothing).
+func (f *Fanout) matchOne(h *heldMsg) (*matchEvent, bool) {
+	ctx := bus.ExtractTrace(f.hard, h.msg.Headers())
+	ctx, span := f.tel.tracer.Start(ctx, "match "+h.msg.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", h.msg.Subject())))
+	subjectType, ok := f.bus.EventType(h.msg.Subject())
+	var env *bus.Envelope
+	err := errNoEventType
+	if ok {
+		// An empty subject type would skip the comparison: never pass one.
+		env, err = bus.ParseEnvelope(h.msg.Data(), subjectType, f.cfg.MaxEventBytes)
+	}
+	if err != nil {
+		// The error text starts with the category DeadLetter counts by.
+		span.SetStatus(codes.Error, "invalid envelope")
+		f.deadLetter(ctx, h, err.Error())
+		span.End()
+		return nil, false
+	}
+	span.SetAttributes(attribute.String("event_id", env.EventID), attribute.String("event_type", env.EventType))
+	var seq uint64
+	if md, err := h.msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	hooks := f.index.Match(env.EventType, env.TenantID, env.PartnerID, nil)
+	if len(hooks) == 0 {
+		h.ack()
+		span.SetAttributes(attribute.Int("tasks", 0))
+		span.End()
+		return nil, false
+	}
+	return &matchEvent{h: h, env: env, ctx: ctx, span: span, seq: seq, hooks: hooks}, true
+}
+
+// deadLetter moves an invalid event to the DLQ, then acks it; when the
+// move fails the event is handed back and tried again later: never lost.
+func (f *Fanout) deadLetter(ctx context.Context, h *heldMsg, reason string) {
+	if err := f.bus.DeadLetter(ctx, h.msg, reason); err != nil {
+		f.log.Warn("dead-lettering event failed", "subject", h.msg.Subject(), "reason", reason, "error", err)
+		f.later(h, deadLetterPause)
+		return
+	}
+	f.log.Warn("invalid event dead-lettered", "subject", h.msg.Subject(), "reason", reason)
+	h.ack()
+}
+
+// createDeliveries stores one delivery per (event, webhook), concurrently
+// so the store can share commits, and builds the task of each that is
+// still pending. A delivery that exists already (a redelivered event) is
+// not made again: pending, its task is republished (JetStream's duplicate
+// window and the deliverer's stale checks make that harmless); finished,
+// it is left alone.
+func (f *Fanout) createDeliveries(events []*matchEvent) {
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		sem = make(chan struct{}, createConcurrency)
+	)
+	now := f.cfg.Now()
+	for _, e := range events {
+		for _, w := range e.hooks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				task, ok, err := f.createDelivery(e, w, now)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					if e.err == nil {
+						f.log.Warn("creating delivery failed", "webhook_id", w.ID, "event_id", e.env.EventID, "error", err)
+					}
+					e.err = err
+				case ok:
+					e.tasks = append(e.tasks, task)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// createDelivery stores (or finds) the delivery of e to w; ok is false
+// when it exists and is no longer pending.
+func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (bus.Task, bool, error) {
+	d := &kv.Delivery{
+		WebhookID: w.ID,
+		EventID:   e.env.EventID,
+		EventType: e.env.EventType,
+		TenantID:  e.env.TenantID,
+		PartnerID: e.env.PartnerID,
+		EventSeq:  e.seq,
+		Status:    kv.DeliveryPending,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	created, err := f.store.CreateDelivery(e.ctx, d)
+	if err != nil {
+		return bus.Task{}, false, err
+	}
+	if !created && d.Status != kv.DeliveryPending {
+		return bus.Task{}, false, nil
+	}
+	hdr := nats.Header{}
+	bus.InjectTrace(e.ctx, hdr)
+	return bus.Task{
+		DeliveryID: d.ID,
+		WebhookID:  w.ID,
+		EventID:    e.env.EventID,
+		EventType:  e.env.EventType,
+		Generation: d.Generation,
+		Trigger:    string(kv.TriggerScheduled),
+		Body:       e.env.Raw,
+		Header:     hdr,
+	}, true, nil
+}

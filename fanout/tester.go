@@ -1,0 +1,85 @@
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scailabs/webhookd/bus"
+	"github.com/scailabs/webhookd/kv"
+)
+
+// Test makes one synchronous attempt of a test event to w and records it
+// as a delivery (trigger "test"), with no retries and without disabling
+// the webhook whatever the answer. eventType defaults to "webhook.test";
+// data defaults to {}. It returns the stored delivery with its attempt.
+// It needs no Start: the admin API may call it on any Fanout.
+func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data json.RawMessage) (*kv.Delivery, error) {
+	if eventType == "" {
+		eventType = EventTest
+	}
+	if !bus.ValidEventType(eventType) {
+		return nil, fmt.Errorf("fanout: test: %w: event type %q", ErrInvalidTestEvent, eventType)
+	}
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("fanout: test: %w: data is not valid JSON", ErrInvalidTestEvent)
+	}
+	now := f.cfg.Now()
+	eventID := newEventID()
+	body, err := buildEnvelope(eventID, eventType, now, w.TenantID, w.PartnerID, data)
+	if err != nil {
+		return nil, err
+	}
+	ctx, span := f.tel.tracer.Start(ctx, "test "+eventType, trace.WithAttributes(
+		attribute.String("webhook_id", w.ID),
+		attribute.String("event_id", eventID),
+		attribute.String("event_type", eventType)))
+	defer span.End()
+
+	d := &kv.Delivery{
+		WebhookID: w.ID,
+		EventID:   eventID,
+		EventType: eventType,
+		TenantID:  w.TenantID,
+		PartnerID: w.PartnerID,
+		Payload:   body, // no stream sequence: a manual retry reads it from here
+		Status:    kv.DeliveryPending,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if _, err := f.store.CreateDelivery(ctx, d); err != nil {
+		return nil, fmt.Errorf("fanout: test: create delivery: %w", err)
+	}
+	span.SetAttributes(attribute.Int64("delivery_id", d.ID))
+
+	resp := f.send(ctx, w, d.ID, eventID, eventType, body, now)
+	verdict := Classify(resp)
+	outcome := outcomeFailed
+	if verdict == VerdictSuccess {
+		outcome = outcomeSuccess
+	}
+	// Final, and neither DisableReason nor AutoDisableAfter: a test never
+	// disables the webhook, not even on 410.
+	if _, err := f.record(ctx, kv.AttemptOutcome{
+		WebhookID:  w.ID,
+		DeliveryID: d.ID,
+		Generation: d.Generation,
+		Attempt:    attemptOf(now, resp, kv.TriggerTest),
+		Success:    verdict == VerdictSuccess,
+		Final:      true,
+	}); err != nil {
+		return nil, fmt.Errorf("fanout: test: record attempt: %w", err)
+	}
+	f.tel.attempt(ctx, outcome, resp.Duration)
+	out, err := f.store.GetDelivery(ctx, w.ID, d.ID)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: test: %w", err)
+	}
+	return out, nil
+}
