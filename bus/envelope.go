@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -218,3 +219,7 @@ func visibleASCII(s string) bool {
 	}
 	return true
 }
+
+// NewEventID returns a fresh event id: "evt_" and 26 random base32
+// characters (128 bits from crypto/rand).
+func NewEventID() string { return "evt_" + rand.Text() }

@@ -2,11 +2,11 @@ package fanout
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
 )
 
@@ -34,9 +34,6 @@ type envelope struct {
 	PartnerID string          `json:"partner_id,omitempty"`
 	Data      json.RawMessage `json:"data"`
 }
-
-// newEventID returns "evt_" and 26 random base32 characters.
-func newEventID() string { return "evt_" + rand.Text() }
 
 // buildEnvelope returns the bytes of one event envelope.
 func buildEnvelope(eventID, eventType string, at time.Time, tenantID, partnerID string, data json.RawMessage) ([]byte, error) {
@@ -80,7 +77,7 @@ func (f *Fanout) announceAutoDisabled(ctx context.Context, w *kv.Webhook) {
 		log.Error("encoding auto-disabled event failed", "error", err)
 		return
 	}
-	id := newEventID()
+	id := bus.NewEventID()
 	body, err := buildEnvelope(id, EventAutoDisabled, f.cfg.Now(), w.TenantID, w.PartnerID, data)
 	if err != nil {
 		log.Error("encoding auto-disabled event failed", "error", err)

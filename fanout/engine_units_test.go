@@ -140,7 +140,7 @@ func TestEnvelopeOfOwnEvents(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("envelope\n got %s\nwant %s", b, want)
 	}
-	if id := newEventID(); !strings.HasPrefix(id, "evt_") || len(id) != 30 || id == newEventID() {
-		t.Errorf("newEventID() = %q", id)
+	if id := bus.NewEventID(); !strings.HasPrefix(id, "evt_") || len(id) != 30 || id == bus.NewEventID() {
+		t.Errorf("bus.NewEventID() = %q", id)
 	}
 }

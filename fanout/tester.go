@@ -31,7 +31,7 @@ func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data
 		return nil, fmt.Errorf("fanout: test: %w: data is not valid JSON", ErrInvalidTestEvent)
 	}
 	now := f.cfg.Now()
-	eventID := newEventID()
+	eventID := bus.NewEventID()
 	body, err := buildEnvelope(eventID, eventType, now, w.TenantID, w.PartnerID, data)
 	if err != nil {
 		return nil, err

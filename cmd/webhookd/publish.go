@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +37,7 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("--data: not valid JSON")
 	}
 	if *eventID == "" {
-		*eventID = newEventID()
+		*eventID = bus.NewEventID()
 	}
 	body, err := json.Marshal(struct {
 		EventID   string          `json:"event_id"`
@@ -77,15 +76,4 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "published %s to %s (stream %s, seq %d)%s\n", *eventID, msg.Subject, ack.Stream, ack.Sequence, dup)
 	return nil
-}
-
-// newEventID returns "evt_" and 22 random base62 characters (~131 bits).
-func newEventID() string {
-	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var b [22]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return "evt_" + string(b[:])
 }
