@@ -19,7 +19,18 @@ test: vet
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout 12m ./...
 
-# Short fuzzing runs of every parser (not part of `make test`).
+# Short fuzzing runs of every parser (not part of `make test`, which runs
+# their seed corpora). FUZZTIME=5m make fuzz for a longer run.
+FUZZTIME ?= 20s
+FUZZ_TARGETS = ./bus:FuzzParseEnvelope ./bus:FuzzParsePattern \
+	./admin:FuzzCreateBody ./admin:FuzzPatchBody ./admin:FuzzOptionalBodies \
+	./admin:FuzzAuthorization ./admin:FuzzScopeClaim ./admin:FuzzMembers \
+	./fanout:FuzzCheckURL ./fanout:FuzzSignVerifies ./fanout:FuzzParseSchedule \
+	./kv:FuzzDecodeStats
+
 fuzz:
-	$(GO) test ./bus -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s
-	$(GO) test ./bus -run '^$$' -fuzz FuzzParsePattern -fuzztime 30s
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$pkg $$fn"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
