@@ -86,7 +86,7 @@ func newBucket() *bucket {
 }
 
 // scopeOf places a webhook per contract section 2: a tenant webhook is
-// scoped to its tenant only, even when it also names a partner.
+// filed under its tenant; Match then also checks its partner, if any.
 func scopeOf(w *kv.Webhook) scopeRef {
 	switch {
 	case w.TenantID != "":
@@ -247,7 +247,14 @@ func (ix *Index) Match(eventType, tenantID, partnerID string, dst []*kv.Webhook)
 	defer ix.mu.RUnlock()
 	if tenantID != "" {
 		if b := ix.tenants[tenantID]; b != nil {
+			// A tenant webhook that also names a partner only gets its
+			// tenant's events published under that partner (or under none):
+			// a partner admin may name a tenant_id at create, and without
+			// this it could name another partner's tenant and receive its
+			// events.
+			m.partner, m.checkPartner = partnerID, partnerID != ""
 			b.match(eventType, &m)
+			m.checkPartner = false
 		}
 	}
 	if partnerID != "" {
@@ -263,14 +270,21 @@ func (ix *Index) Match(eventType, tenantID, partnerID string, dst []*kv.Webhook)
 // patterns can be listed twice, so only those are remembered for dedup: in
 // a fixed array first (no allocation), in a map past that.
 type matchState struct {
-	dst       []*kv.Webhook
-	multi     [16]*kv.Webhook
-	multiN    int
-	multiSeen map[*kv.Webhook]struct{}
+	dst []*kv.Webhook
+	// checkPartner skips webhooks whose partner_id is set and differs from
+	// partner (the event's).
+	partner      string
+	checkPartner bool
+	multi        [16]*kv.Webhook
+	multiN       int
+	multiSeen    map[*kv.Webhook]struct{}
 }
 
 func (m *matchState) add(fs []filing) {
 	for _, f := range fs {
+		if m.checkPartner && f.w.PartnerID != "" && f.w.PartnerID != m.partner {
+			continue
+		}
 		if f.multi && m.seen(f.w) {
 			continue
 		}

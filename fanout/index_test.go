@@ -47,7 +47,7 @@ func TestIndexMatchScopes(t *testing.T) {
 	ix := newTestIndex(t,
 		hook("t1_exact", "t1", "", "user.created"),
 		hook("t2_exact", "t2", "", "user.created"),
-		hook("t1_of_p1", "t1", "p1", "user.*"), // tenant scope wins over partner
+		hook("t1_of_p1", "t1", "p1", "user.*"), // filed by tenant, checked against partner
 		hook("p1_all", "", "p1", "*"),
 		hook("p2_exact", "", "p2", "user.created"),
 		hook("platform_prefix", "", "", "user.*"),
@@ -64,9 +64,10 @@ func TestIndexMatchScopes(t *testing.T) {
 		{"user.created", "", "p1", []string{"p1_all", "platform_prefix"}},
 		{"user.created", "", "", []string{"platform_prefix"}},
 		{"user.created", "t1", "", []string{"platform_prefix", "t1_exact", "t1_multi", "t1_of_p1"}},
-		// t1_of_p1 is scoped by its tenant alone: an event of t1 under
-		// another partner still reaches it.
-		{"user.created", "t1", "p2", []string{"p2_exact", "platform_prefix", "t1_exact", "t1_multi", "t1_of_p1"}},
+		// t1_of_p1 names partner p1: an event of tenant t1 published under
+		// another partner does not reach it (a partner admin cannot
+		// subscribe to another partner's tenant by naming it).
+		{"user.created", "t1", "p2", []string{"p2_exact", "platform_prefix", "t1_exact", "t1_multi"}},
 		{"user.created", "t9", "p9", []string{"platform_prefix"}},
 		{"user.mfa.enabled", "t1", "p1", []string{"p1_all", "platform_prefix", "t1_multi", "t1_of_p1"}},
 		{"username.x", "t1", "p1", []string{"p1_all", "t1_multi"}},
@@ -200,7 +201,7 @@ func refMatch(ws map[string]*kv.Webhook, eventType, tenant, partner string) []st
 		}
 		switch {
 		case w.TenantID != "":
-			if w.TenantID != tenant {
+			if w.TenantID != tenant || (w.PartnerID != "" && partner != "" && w.PartnerID != partner) {
 				continue
 			}
 		case w.PartnerID != "":
