@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -104,8 +105,7 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 		Body:       body, // the bus adds the trace context of r's span
 	}
 	if err := a.tasks.PublishTasks(r.Context(), []bus.Task{task}); err != nil {
-		// The delivery now waits as pending with no task to run it; the
-		// caller gets a 500 rather than a success it cannot rely on.
+		a.unqueue(re)
 		return fmt.Errorf("admin: publish manual retry of delivery %d: %w", re.ID, err)
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "delivery requeued", slog.String("webhook_id", re.WebhookID),
@@ -115,6 +115,28 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, newDeliveryDetailView(re))
 	return nil
+}
+
+// unqueue ends a requeued delivery whose task could not be published: left
+// pending it would wait for a task that never comes, and every later retry
+// would answer 409. It is recorded as a failed manual attempt (no request
+// made), so it can be retried again.
+func (a *API) unqueue(d *kv.Delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := a.store.RecordAttempt(ctx, kv.AttemptOutcome{
+		WebhookID:  d.WebhookID,
+		DeliveryID: d.ID,
+		Generation: d.Generation,
+		Attempt: kv.Attempt{StartedAt: a.now(), Trigger: kv.TriggerManual,
+			Error: "manual retry could not be queued"},
+		Final:   true,
+		Skipped: true,
+	})
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelError, "manual retry left pending without a task",
+			slog.String("webhook_id", d.WebhookID), slog.Int64("delivery_id", d.ID), slog.Any("error", err))
+	}
 }
 
 // envelope returns the bytes a delivery sends: read back from the events

@@ -233,4 +233,17 @@ func TestRetryPublishFailure(t *testing.T) {
 	if !strings.Contains(f.logs.String(), "secret-internal-detail") {
 		t.Error("the cause was not logged")
 	}
+	// Not left pending without a task: it failed again, with the reason,
+	// and can be retried once the bus is back.
+	got, err := f.bolt.GetDelivery(t.Context(), w.ID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := got.Attempts[len(got.Attempts)-1]; got.Status != kv.DeliveryFailed ||
+		last.Trigger != kv.TriggerManual || last.Error != "manual retry could not be queued" {
+		t.Fatalf("after a failed publish: status %s, last attempt %+v", got.Status, last)
+	}
+	f.tasks.failPublish(nil)
+	r = f.as(superAdmin, "POST", fmt.Sprintf("%s/%s/deliveries/%d/retry", base, w.ID, d.ID), nil)
+	expectStatus(t, r, http.StatusOK)
 }

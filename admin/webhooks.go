@@ -218,9 +218,12 @@ func (in *patchInput) apply(w *kv.Webhook, now time.Time) {
 	if in.status != nil && *in.status != w.Status {
 		if w.Status == kv.WebhookDisabled {
 			w.DisabledReason = ""
-			if *in.status == kv.WebhookActive {
-				w.ConsecutiveFailures = 0
-			}
+		}
+		// Any way back to active starts a fresh failure streak (also
+		// disabled → inactive → active), or the next failure would
+		// auto-disable it again at once.
+		if *in.status == kv.WebhookActive {
+			w.ConsecutiveFailures = 0
 		}
 		w.Status = *in.status
 	}

@@ -256,6 +256,12 @@ func TestPatchReEnablesDisabledWebhook(t *testing.T) {
 	if got := f.storedWebhook(w.ID); got.Status != kv.WebhookInactive || got.DisabledReason != "" || got.ConsecutiveFailures != 50 {
 		t.Errorf("stored = %+v", got)
 	}
+	// ...and inactive to active clears it: the webhook starts afresh.
+	r = f.as(superAdmin, "PATCH", base+"/"+w.ID, map[string]any{"status": "active"})
+	expectStatus(t, r, http.StatusOK)
+	if got := f.storedWebhook(w.ID); got.Status != kv.WebhookActive || got.ConsecutiveFailures != 0 {
+		t.Errorf("inactive → active: stored = %+v, want active with no failures", got)
+	}
 }
 
 func TestDeleteWebhook(t *testing.T) {
