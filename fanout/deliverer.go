@@ -169,18 +169,16 @@ func (f *Fanout) deliver(j *job) {
 			h.forget()
 			return
 		}
-		// Another task of this delivery is in flight here and settles it:
-		// this copy is redundant.
-		log.Debug("dropping duplicate task")
-		h.ack()
+		// Another task of this delivery is in flight here. This copy is
+		// redundant unless it is of a newer generation (a manual retry
+		// racing a stale copy): look again shortly; the stale checks then
+		// drop it or run it.
+		log.Debug("task of a delivery in flight, deferred")
+		f.later(h, retryPause)
 		return
 	}
 	defer f.limiter.release(t.DeliveryID)
 
-	if w.Status != kv.WebhookActive {
-		f.skip(ctx, h, t, w, log)
-		return
-	}
 	d, err := f.store.GetDelivery(ctx, w.ID, t.DeliveryID)
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
@@ -200,6 +198,12 @@ func (f *Fanout) deliver(j *job) {
 	now := f.cfg.Now()
 	if d.NextAttemptAt != nil && d.NextAttemptAt.Sub(now) > earlyTolerance {
 		h.nakDelay(d.NextAttemptAt.Sub(now))
+		return
+	}
+	// Only a current task at its due time ends the delivery of a paused
+	// webhook: an early or stale copy must not fail it ahead of time.
+	if w.Status != kv.WebhookActive {
+		f.skip(ctx, h, t, w, log)
 		return
 	}
 

@@ -175,7 +175,7 @@ func (f *Fanout) deadLetter(ctx context.Context, h *heldMsg, reason string) {
 		f.later(h, deadLetterPause)
 		return
 	}
-	f.log.Warn("invalid event dead-lettered", "subject", h.msg.Subject(), "reason", reason)
+	// bus.DeadLetter logged it, once even across redeliveries.
 	h.ack()
 }
 
@@ -232,6 +232,11 @@ func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (bu
 		UpdatedAt: now,
 	}
 	created, err := f.store.CreateDelivery(e.ctx, d)
+	if errors.Is(err, kv.ErrNotFound) {
+		// Deleted since it matched: nothing to deliver, and no reason to
+		// hold the event back from its other webhooks.
+		return bus.Task{}, false, nil
+	}
 	if err != nil {
 		return bus.Task{}, false, err
 	}
