@@ -69,7 +69,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MeterProvider:  tel.meter,
 	})
 	if err != nil {
-		return fmt.Errorf("start bus: %w", err)
+		return startErr(ctx, "start bus", err)
 	}
 	defer b.Close()
 
@@ -106,7 +106,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if err := fo.Start(ctx); err != nil {
-		return fmt.Errorf("start fanout: %w", err)
+		return startErr(ctx, "start fanout", err)
 	}
 
 	api, err := admin.New(admin.Config{
@@ -161,15 +161,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		runErr = fmt.Errorf("http server: %w", err)
 	}
 
-	// Stop taking admin work first, then let in-flight deliveries finish.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("http shutdown", "error", err)
-	}
-	cancel()
+	// One drain deadline for both: the admin API stops taking requests and
+	// finishes those in flight (a test attempt may take its webhook's whole
+	// timeout) while the deliverer finishes its attempts. The store closes
+	// only after both.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", "error", err)
+		}
+	}()
 	stopFanout(fo, cfg.DrainTimeout, log)
+	<-drained
 	log.Info("webhookd stopped")
 	return runErr
+}
+
+// startErr is a start-up failure, unless it only says that SIGTERM or
+// SIGINT came during start-up: that is a clean stop, exit 0.
+func startErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func stopFanout(fo *fanout.Fanout, timeout time.Duration, log *slog.Logger) {
