@@ -152,8 +152,8 @@ func (f *Fanout) Start(ctx context.Context) error {
 
 // Stop stops pulling, hands queued tasks back at once, lets in-flight
 // attempts finish until ctx ends, then cancels them and hands their
-// messages back too (Nak without delay: a restart or another process takes
-// them at once). It returns when every goroutine has ended; the error is
+// messages back too (nak: a restart or another process takes them at
+// once). It returns when every goroutine has ended; the error is
 // ctx's when attempts had to be cancelled. A later Stop waits for the first
 // one (or its own ctx) and returns nil.
 func (f *Fanout) Stop(ctx context.Context) error {
@@ -263,8 +263,18 @@ func (h *heldMsg) settle(op string, fn func(jetstream.Msg) error) {
 func (h *heldMsg) forget() { h.settle("forget", func(jetstream.Msg) error { return nil }) }
 
 func (h *heldMsg) ack()  { h.settle("ack", func(m jetstream.Msg) error { return m.Ack() }) }
-func (h *heldMsg) nak()  { h.settle("nak", func(m jetstream.Msg) error { return m.Nak() }) }
 func (h *heldMsg) term() { h.settle("term", func(m jetstream.Msg) error { return m.Term() }) }
+
+// handBackDelay is the delay of nak: a plain Nak only queues the message
+// in the server's memory, which the embedded server loses when it stops
+// right after us, so the message would wait a whole AckWait after a
+// restart; a delayed Nak's due time is kept in the consumer's state.
+const handBackDelay = time.Millisecond
+
+// nak hands a message back for redelivery at once.
+func (h *heldMsg) nak() {
+	h.settle("nak", func(m jetstream.Msg) error { return m.NakWithDelay(handBackDelay) })
+}
 func (h *heldMsg) nakDelay(d time.Duration) {
 	h.settle("nak", func(m jetstream.Msg) error { return m.NakWithDelay(d) })
 }
