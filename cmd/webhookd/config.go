@@ -41,6 +41,7 @@ type serveConfig struct {
 	DrainTimeout          time.Duration
 	LogLevel              string
 	LogFormat             string
+	PprofAddr             string
 }
 
 func parseServeConfig(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -72,6 +73,7 @@ func parseServeConfig(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight deliveries")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer unlock()
 
+	stopPprof, err := startPprof(cfg.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
+
 	tel, err := startTelemetry(ctx, log)
 	if err != nil {
 		return err
