@@ -1,0 +1,185 @@
+package test
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// dirBytes is the size of every file under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		info, err := e.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// memSample is the daemon's memory split: anonymous (heap and stacks,
+// its own and the embedded NATS server's) and file-backed (the binary and
+// the bbolt file, which bbolt maps).
+type memSample struct{ rss, anon, file, heap int64 }
+
+func (d *daemon) mem(t *testing.T) memSample {
+	t.Helper()
+	var m memSample
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"VmRSS", &m.rss}, {"RssAnon", &m.anon}, {"RssFile", &m.file}} {
+		v, err := procStatus(d.pid(), f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*f.dst = v
+	}
+	m.heap = int64(d.gauge(t, "go_memstats_heap_alloc_bytes"))
+	return m
+}
+
+func (m memSample) String() string {
+	return fmt.Sprintf("RSS %d MiB (anonymous %d MiB, file-backed %d MiB), Go heap %d MiB", m.rss>>20, m.anon>>20, m.file>>20, m.heap>>20)
+}
+
+// TestFaultBacklogWaitsOnDiskAndDrainsWithinTheCap builds a backlog while
+// the receiver refuses connections, then lets it drain. CI: 20,000
+// deliveries retried every 20 s while down. Soak: 200,000, each tried
+// twice and then left waiting 15 minutes, long enough to see what the
+// process holds for a backlog that merely waits.
+func TestFaultBacklogWaitsOnDiskAndDrainsWithinTheCap(t *testing.T) {
+	t.Parallel()
+	const (
+		hooks   = 4
+		perHook = 4
+		pad     = 1 << 10 // bytes of data in each event
+		mb      = 1 << 20
+	)
+	events, retry, attempts, drainWithin := 5_000, "20s", 1, 10*time.Minute
+	if soak() {
+		events, retry, attempts, drainWithin = 50_000, "30s,15m", 2, 40*time.Minute
+	}
+	n := events * hooks
+	sk := newSink(t)
+	d := startDaemon(t, daemonOptions{RetrySchedule: retry, Extra: []string{"--log-level", "info",
+		"--auto-disable-after", "0", "--per-webhook-concurrency", fmt.Sprint(perHook)}})
+	tok := d.superToken(t)
+	var names []string
+	ids := make(map[string]string)
+	for i := range hooks {
+		name := fmt.Sprintf("b%d", i)
+		names = append(names, name)
+		ids[name] = d.createWebhook(t, tok, map[string]any{"url": sk.hook(name, sinkHook{Latency: time.Millisecond}),
+			"events": []string{"*"}, "max_retries": 20}).ID
+	}
+	idle := d.mem(t)
+
+	// The receiver is down (connections refused) while the backlog builds.
+	sk.down()
+	start := time.Now()
+	l := newLedger()
+	ld := startLoad(t, l, loadConfig{NATSURL: d.NATSURL, Prefix: "evt_backlog", Rate: 1000,
+		For: time.Duration(events/1000) * time.Second, Event: func(int) (string, string) { return "user.created", "" }, Pad: pad})
+	if !ld.wait(30 * time.Minute) {
+		t.Fatal("publishers could not get every event acknowledged")
+	}
+	eventually(t, 30*time.Minute, fmt.Sprintf("every delivery created and refused %d times", attempts), func() bool {
+		for _, id := range ids {
+			var s struct {
+				Total int `json:"total"`
+			}
+			if code := d.api(t, "GET", "/api/v1/admin/webhooks/"+id+"/stats", tok, nil, &s); code != 200 || s.Total < events {
+				return false
+			}
+			if d.webhook(t, tok, id).ConsecutiveFailures < attempts*events {
+				return false
+			}
+		}
+		return true
+	})
+	built := time.Since(start)
+	busy := d.mem(t)
+	onDisk := dirBytes(t, d.dataDir)
+	t.Logf("backlog of %d deliveries (%d events with %d KiB of data, %d webhooks) built and refused in %s; data dir %d MiB",
+		n, events, pad>>10, hooks, built.Round(time.Second), onDisk>>20)
+	t.Logf("idle: %s", idle)
+	t.Logf("backlog built: %s", busy)
+	if soak() {
+		// Nothing is due for 15 minutes: wait for NATS's block caches to
+		// expire (10 s) and Go's periodic GC (2 min), then look again.
+		time.Sleep(150 * time.Second)
+		t.Logf("backlog waiting: %s", d.mem(t))
+	}
+
+	sk.up()
+	drainStart := time.Now()
+	if missing := sk.waitDelivered(l, names, func(string, pubEvent) bool { return true }, drainWithin); len(missing) > 0 {
+		t.Fatalf("%d deliveries missing after the receiver came back, e.g.%s", len(missing), sample(missing, 5))
+	}
+	drained := time.Since(drainStart)
+	hwm, err := procStatus(d.pid(), "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("drained in %s after the receiver came back; peak RSS over the run (VmHWM) %d MiB; most concurrent requests per webhook %v",
+		drained.Round(time.Second), hwm>>20, maxConcurrentOf(sk, names))
+
+	// Waiting deliveries live in JetStream's file store and in bbolt (whose
+	// mapped pages count as file-backed RSS). webhookd itself holds at most
+	// 2 x --workers tasks; the embedded NATS server keeps per-message
+	// consumer state and caches recently read blocks. A guard against
+	// holding the backlog itself, let alone copies of it:
+	if grew := busy.anon - idle.anon; grew > 2*int64(n*pad)+64*mb {
+		t.Errorf("anonymous memory grew by %d MiB with %d MiB of event data waiting", grew>>20, int64(n*pad)>>20)
+	}
+	used := 0
+	for _, name := range names {
+		m := sk.maxConcurrent(name)
+		if m > perHook {
+			t.Errorf("webhook %s got %d concurrent requests, more than --per-webhook-concurrency %d", name, m, perHook)
+		}
+		used = max(used, m)
+	}
+	if used < 2 {
+		t.Errorf("no webhook ever got two requests at once: the drain did not test the cap")
+	}
+
+	rep := check(l.snapshot(), sk.receipts(), names, func(string, pubEvent) bool { return true })
+	t.Logf("backlog: %s", rep)
+	if len(rep.Lost) > 0 || len(rep.Unexpected) > 0 || rep.Extra > 0 {
+		t.Errorf("lost%s, unexpected%s, %d duplicates without any crash", sample(rep.Lost, 5), sample(rep.Unexpected, 5), rep.Extra)
+	}
+	for name, id := range ids {
+		var s struct {
+			Success int `json:"success"`
+			Pending int `json:"pending"`
+			Failed  int `json:"failed"`
+		}
+		if code := d.api(t, "GET", "/api/v1/admin/webhooks/"+id+"/stats", tok, nil, &s); code != 200 {
+			t.Fatalf("stats: status %d", code)
+		}
+		if s.Success != events || s.Pending != 0 || s.Failed != 0 {
+			t.Errorf("webhook %s stats: %d success, %d pending, %d failed; want %d success", name, s.Success, s.Pending, s.Failed, events)
+		}
+	}
+}
+
+func maxConcurrentOf(sk *sink, names []string) []int {
+	var out []int
+	for _, n := range names {
+		out = append(out, sk.maxConcurrent(n))
+	}
+	return out
+}
