@@ -67,8 +67,15 @@ func TestManualRetryAddsAnAttemptToTheSameDelivery(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, daemonOptions{RetrySchedule: "50ms"})
 	tok := d.superToken(t)
-	var healthy atomic.Bool
+	var healthy, hang atomic.Bool
+	release := make(chan struct{})
 	rc := newReceiver(t, func(int, *http.Request) int {
+		if hang.Load() {
+			select { // bounded: the test closes release when it ends
+			case <-release:
+			case <-time.After(30 * time.Second):
+			}
+		}
 		if healthy.Load() {
 			return http.StatusOK
 		}
@@ -101,7 +108,10 @@ func TestManualRetryAddsAnAttemptToTheSameDelivery(t *testing.T) {
 	if string(last.Body) != string(body) {
 		t.Errorf("the retried body differs from the published envelope")
 	}
-	// Retrying it while pending is refused; once done it may be retried again.
+	// A success may be retried again; while that attempt hangs the delivery
+	// is pending, and retrying it then is refused.
+	hang.Store(true)
+	defer close(release)
 	if code := d.api(t, "POST", path, tok, nil, nil); code != 200 {
 		t.Fatalf("second retry of a success delivery: status %d", code)
 	}
