@@ -88,9 +88,28 @@ func (f *Fanout) dispatch(h *heldMsg) {
 		go f.runner(j)
 	case admitQueued:
 	case admitFull:
-		// Not an attempt: the webhook is busy, the task comes back soon.
-		h.nakDelay(f.jitter(retryPause))
+		// Not an attempt: the webhook is busy, the task comes back in about
+		// a second, or later each time when the webhook's attempts are slow.
+		d := retryPause
+		if f.limiter.slow(task.WebhookID) {
+			d = busyDelay(h.msg)
+		}
+		h.nakDelay(f.jitter(d))
 	}
+}
+
+// busyDelay is how long a task of a slow webhook at its cap is handed
+// back for: longer each time it comes back, up to maxBusyDelay. JetStream
+// hands out redeliveries before new messages, so a hanging webhook's
+// backlog coming back every second would crowd every other webhook's new
+// tasks out of the pulls. (A fast webhook's tasks come back after a
+// second: it will have room by then.)
+func busyDelay(m jetstream.Msg) time.Duration {
+	n := uint64(1)
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 0 {
+		n = md.NumDelivered
+	}
+	return min(retryPause<<min(n-1, 6), maxBusyDelay)
 }
 
 // runner runs its job, then its webhook's queued jobs one by one, and ends
@@ -117,7 +136,9 @@ func (f *Fanout) runJob(j *job) {
 		j.h.nak()
 		return
 	}
+	start := time.Now()
 	f.deliver(j)
+	f.limiter.took(j.task.WebhookID, time.Since(start))
 }
 
 // deliver makes one attempt of a task (or decides none is due) and settles

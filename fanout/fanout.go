@@ -23,6 +23,9 @@ const (
 	// retryPause is the base of the short, jittered delay after a store or
 	// bus error and of the push-back of a task whose webhook is at its cap.
 	retryPause = time.Second
+	// maxBusyDelay bounds how long a task of a webhook at its cap is
+	// handed back for.
+	maxBusyDelay = 30 * time.Second
 	// deadLetterPause is the delay before an invalid event whose move to
 	// the dead-letter stream failed is tried again.
 	deadLetterPause = 5 * time.Second

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"sync"
+	"time"
 
 	"github.com/scailabs/webhookd/bus"
 )
@@ -38,7 +39,13 @@ type limiter struct {
 type hookSlot struct {
 	active int    // runners of this webhook (each runs one job at a time)
 	queue  []*job // waiting for one of them, oldest first
+	slow   bool   // its latest job took slowJob or longer
 }
+
+// slowJob is how long a job must take for its webhook to count as slow:
+// an endpoint that hangs or times out, whose tasks beyond the cap are
+// handed back for longer each time (busyDelay).
+const slowJob = time.Second
 
 func newLimiter(perWebhook, queue int) *limiter {
 	return &limiter{
@@ -89,6 +96,23 @@ func (l *limiter) next(webhookID string) *job {
 		delete(l.hooks, webhookID)
 	}
 	return nil
+}
+
+// took records how long one of webhookID's jobs took.
+func (l *limiter) took(webhookID string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.hooks[webhookID]; s != nil {
+		s.slow = d >= slowJob
+	}
+}
+
+// slow reports whether webhookID's latest job was slow.
+func (l *limiter) slow(webhookID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.hooks[webhookID]
+	return s != nil && s.slow
 }
 
 // drain removes and returns every queued job (at Stop, to hand them back).
