@@ -46,8 +46,8 @@ type config struct {
 	// before it comes back. Defaults to 10,000 (-full: 100,000).
 	Backlog int
 	// BacklogRetry is webhookd's retry schedule in the backlog run: short,
-	// so every pending delivery is due soon after the receiver is up.
-	// Defaults to 1s.
+	// so every pending delivery is due soon after the receiver is up, yet
+	// long enough that 20 retries outlast the outage. Defaults to 5s.
 	BacklogRetry time.Duration
 	// RSSPending is how many pending deliveries the rss scenario builds
 	// up (receiver down, a 1 h retry delay) before it reads webhookd's
@@ -101,7 +101,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.LatencyLoad, "latency-load", 0.2, "latency runs publish at this fraction of the measured 1→1 maximum")
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", 10*time.Second, "how long a latency run publishes")
 	fs.IntVar(&c.Backlog, "backlog", 10000, "deliveries pending while the receiver is down (backlog scenario)")
-	fs.DurationVar(&c.BacklogRetry, "backlog-retry", time.Second, "webhookd --retry-schedule in the backlog scenario")
+	fs.DurationVar(&c.BacklogRetry, "backlog-retry", 5*time.Second, "webhookd --retry-schedule in the backlog scenario (20 retries must outlast the outage)")
 	fs.IntVar(&c.RSSPending, "rss-pending", 1000000, "pending deliveries built up by the rss scenario")
 	fs.IntVar(&c.Runs, "runs", 1, "repeat every measurement this often; the table shows medians")
 	fs.IntVar(&c.EventBytes, "event-bytes", 512, "size of one event envelope")

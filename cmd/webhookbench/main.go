@@ -100,7 +100,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 					if err != nil {
 						return res, fmt.Errorf("throughput fsync=%s 1→%d: %w", fsync, w, err)
 					}
-					b.done(r)
+					b.done(&r)
 					res.Runs = append(res.Runs, r)
 				}
 			}
@@ -116,7 +116,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 					if err != nil {
 						return res, fmt.Errorf("throughput fsync=%s 1→1: %w", fsync, err)
 					}
-					b.done(r)
+					b.done(&r)
 					res.Runs = append(res.Runs, r)
 					maxRate = r.Rate
 				}
@@ -127,7 +127,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 				if err != nil {
 					return res, fmt.Errorf("latency fsync=%s: %w", fsync, err)
 				}
-				b.done(r)
+				b.done(&r)
 				res.Runs = append(res.Runs, r)
 			}
 		}
@@ -140,7 +140,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 				if err != nil {
 					return res, fmt.Errorf("backlog fsync=%s: %w", fsync, err)
 				}
-				b.done(r)
+				b.done(&r)
 				res.Runs = append(res.Runs, r)
 			}
 		}
@@ -153,7 +153,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 		if err != nil {
 			return res, fmt.Errorf("rss: %w", err)
 		}
-		b.done(r)
+		b.done(&r)
 		res.Runs = append(res.Runs, r)
 	}
 	return res, nil
@@ -202,9 +202,10 @@ func (b *bench) progress(run int, format string, args ...any) {
 	fmt.Fprintf(b.log, "%s%s\n", prefix, fmt.Sprintf(format, args...))
 }
 
-func (b *bench) done(r runResult) {
-	fmt.Fprintf(b.log, "  %d/%d delivered, %.0f/s, p50 %s p99 %s, CPU %s/1k, peak RSS %s, dup %d, lost %d\n",
-		r.Delivered, r.Expected, r.Rate, ms(r.P50), ms(r.P99), secs(r.CPUPer1k), mb(r.PeakRSS), r.Duplicates, r.Lost)
+func (b *bench) done(r *runResult) {
+	r.Load = loadAverage()
+	fmt.Fprintf(b.log, "  %d/%d delivered, %.0f/s, p50 %s p99 %s, CPU %s/1k, peak RSS %s, dup %d, lost %d (load %.1f)\n",
+		r.Delivered, r.Expected, r.Rate, ms(r.P50), ms(r.P99), secs(r.CPUPer1k), mb(r.PeakRSS), r.Duplicates, r.Lost, r.Load)
 }
 
 func rateText(rate float64) string {

@@ -138,8 +138,18 @@ func medianRate(runs []runResult, scn, fsync string, fanout int) float64 {
 // printReport writes the tables.
 func printReport(w io.Writer, cfg *config, machine string, res *results, took time.Duration) {
 	fmt.Fprintf(w, "\nwebhookbench: %s\n", machine)
-	fmt.Fprintf(w, "%d run(s) of each, medians shown (dup and lost: worst run); events of %d bytes; webhookd --workers %d --per-webhook-concurrency %d; took %s\n\n",
+	fmt.Fprintf(w, "%d run(s) of each, medians shown (dup and lost: worst run); events of %d bytes; webhookd --workers %d --per-webhook-concurrency %d; took %s\n",
 		cfg.Runs, cfg.EventBytes, cfg.Workers, cfg.PerWebhook, took.Round(time.Second))
+	if len(res.Runs) > 0 {
+		loads := make([]float64, len(res.Runs))
+		for i, r := range res.Runs {
+			loads[i] = r.Load
+		}
+		slices.Sort(loads)
+		fmt.Fprintf(w, "machine load at the end of each run (1-min load average, %d CPUs): median %.1f, %.1f to %.1f\n",
+			runtime.NumCPU(), loads[(len(loads)-1)/2], loads[0], loads[len(loads)-1])
+	}
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(res.HTTPCeiling)+len(res.JSCeiling) > 0 {
@@ -177,8 +187,8 @@ func printReport(w io.Writer, cfg *config, machine string, res *results, took ti
 	for _, r := range rows {
 		switch r.Scenario {
 		case scnBacklog:
-			fmt.Fprintf(w, "backlog fsync=%s: %d pending after %s (RSS then %s); drained in %s after the receiver came back\n",
-				r.Fsync, r.Events, r.BuildUp.Round(100*time.Millisecond), mb(r.PendingRSS), r.Drain.Round(100*time.Millisecond))
+			fmt.Fprintf(w, "backlog fsync=%s: %d pending after %s (RSS then %s); drained in %s after the receiver came back (retry delay %s ±20%% included)\n",
+				r.Fsync, r.Events, r.BuildUp.Round(100*time.Millisecond), mb(r.PendingRSS), r.Drain.Round(100*time.Millisecond), cfg.BacklogRetry)
 		case scnRSS:
 			fmt.Fprintf(w, "rss fsync=%s: %d deliveries pending (each attempted once, receiver down) after %s: RSS %s (anonymous %s, mapped files %s), peak %s\n",
 				r.Fsync, r.Events, r.BuildUp.Round(time.Second), mb(r.PendingRSS), mb(r.PendingAnon), mb(r.PendingFile), mb(r.PeakRSS))

@@ -37,10 +37,13 @@ type runResult struct {
 	PendingRSS int64         `json:"pending_rss_bytes,omitempty"` // VmRSS with the backlog pending
 	// PendingAnon and PendingFile split PendingRSS: anonymous memory (Go
 	// heap of webhookd and its NATS server) and mapped files (bbolt).
-	PendingAnon int64         `json:"pending_rss_anon_bytes,omitempty"`
-	PendingFile int64         `json:"pending_rss_file_bytes,omitempty"`
-	BuildUp     time.Duration `json:"build_up_ns,omitempty"` // backlog: publish until all pending
-	Drain       time.Duration `json:"drain_ns,omitempty"`    // backlog: receiver up until all delivered
+	PendingAnon int64 `json:"pending_rss_anon_bytes,omitempty"`
+	PendingFile int64 `json:"pending_rss_file_bytes,omitempty"`
+	// Load is the 1-minute load average when the run ended: how busy the
+	// machine was with everything else too.
+	Load    float64       `json:"loadavg_1m"`
+	BuildUp time.Duration `json:"build_up_ns,omitempty"` // backlog: publish until all pending
+	Drain   time.Duration `json:"drain_ns,omitempty"`    // backlog: receiver up until all delivered
 }
 
 // bench runs the scenarios.
@@ -250,8 +253,12 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 	// attempts (refused), so the tasks sit in webhookd's retry path rather
 	// than unread in the stream (with the rss scenario's 1 h delay: each
 	// attempted once).
-	if err := b.waitPending(ctx, d, ids[0], int64(n)); err != nil {
+	exhausted, err := b.waitPending(ctx, d, ids[0], int64(n))
+	if err != nil {
 		return r, err
+	}
+	if exhausted > 0 {
+		fmt.Fprintf(b.log, "  %d deliveries used up their retries while the receiver was down: they count as lost\n", exhausted)
 	}
 	r.BuildUp = time.Since(pr.Start)
 	pending, err := readProcUsage(d.pid())
@@ -271,7 +278,7 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 	if err := recv.Up(ctx); err != nil {
 		return r, err
 	}
-	st, err := b.waitDelivered(ctx, recv, int64(n))
+	st, err := b.waitDelivered(ctx, recv, int64(n)-exhausted)
 	if err != nil {
 		return r, err
 	}
@@ -294,33 +301,36 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 }
 
 // waitPending polls the webhook's stats until want deliveries are pending
-// and webhookd has made at least want attempts (its attempt counter), or
-// nothing moves for the stall time.
-func (b *bench) waitPending(ctx context.Context, d *daemon, id string, want int64) error {
-	var lastPending, lastAttempts int64
+// and webhookd has made at least want attempts (its attempt counter). A
+// delivery that used up its retries meanwhile is failed, not pending: once
+// every delivery exists, the wait ends and exhausted says how many. It
+// fails when no delivery is made for the stall time.
+func (b *bench) waitPending(ctx context.Context, d *daemon, id string, want int64) (exhausted int64, err error) {
+	var lastMade int64
 	progress := time.Now()
 	for {
 		s, err := d.stats(ctx, id)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		attempts, err := d.attempts(ctx)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if s.Pending >= want && attempts >= want {
-			return nil
+		made := s.Pending + s.Failed + s.Success
+		if made >= want && (attempts >= want || s.Pending < want) {
+			return s.Failed, nil
 		}
-		if s.Pending != lastPending || attempts != lastAttempts {
+		if made != lastMade || made >= want {
 			progress = time.Now()
 		}
-		lastPending, lastAttempts = s.Pending, attempts
+		lastMade = made
 		if time.Since(progress) > b.cfg.Stall {
-			return fmt.Errorf("backlog stalled at %d pending, %d attempts of %d", s.Pending, attempts, want)
+			return 0, fmt.Errorf("backlog stalled at %d of %d deliveries (%d pending), %d attempts", made, want, s.Pending, attempts)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
