@@ -31,10 +31,12 @@ type Config struct {
 	// PerWebhookConcurrency bounds one webhook's attempts in flight, so one
 	// slow or dead endpoint cannot take every worker. Defaults to 8.
 	PerWebhookConcurrency int
-	// PerWebhookQueue is how many more of one webhook's tasks may wait in
-	// memory while it is at its cap; beyond that a task goes back to the
-	// stream for about a second, no attempt counted. Defaults to
-	// 2 x PerWebhookConcurrency.
+	// PerWebhookQueue bounds how many more of one webhook's tasks may wait
+	// in memory while it is at its cap. A webhook queues what it works off
+	// in about a quarter second, between 2 x PerWebhookConcurrency and
+	// this; beyond that a slow webhook's task goes back to the stream (no
+	// attempt counted) until its pace says it will have room, and a fast
+	// one's makes the deliverer wait before pulling more. Defaults to 256.
 	PerWebhookQueue int
 	// MatchWorkers is the number of goroutines matching events to webhooks,
 	// each fetching events in small batches. Defaults to 4.
@@ -74,6 +76,7 @@ type Config struct {
 const (
 	defaultWorkers          = 128
 	defaultPerWebhook       = 8
+	defaultPerWebhookQueue  = 256
 	defaultMatchWorkers     = 4
 	defaultAutoDisableAfter = 50
 	defaultTimeout          = 10 * time.Second
@@ -120,7 +123,7 @@ func (c Config) withDefaults() Config {
 		c.PerWebhookConcurrency = defaultPerWebhook
 	}
 	if c.PerWebhookQueue == 0 {
-		c.PerWebhookQueue = 2 * c.PerWebhookConcurrency
+		c.PerWebhookQueue = defaultPerWebhookQueue
 	}
 	if c.MatchWorkers == 0 {
 		c.MatchWorkers = defaultMatchWorkers

@@ -34,6 +34,13 @@ func (f *Fanout) deliverLoop(cons jetstream.Consumer) {
 			}
 			continue
 		}
+		if f.limiter.isCrowded() {
+			select {
+			case <-f.limiter.room:
+			case <-f.soft.Done():
+			}
+			continue
+		}
 		batch, err := cons.Fetch(min(free, fetchBatch), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			f.log.Warn("fetching delivery tasks failed", "error", err)
@@ -88,28 +95,18 @@ func (f *Fanout) dispatch(h *heldMsg) {
 		go f.runner(j)
 	case admitQueued:
 	case admitFull:
-		// Not an attempt: the webhook is busy, the task comes back in about
-		// a second, or later each time when the webhook's attempts are slow.
-		d := retryPause
-		if f.limiter.slow(task.WebhookID) {
-			d = busyDelay(h.msg)
-		}
-		h.nakDelay(f.jitter(d))
+		f.parkJob(j)
 	}
 }
 
-// busyDelay is how long a task of a slow webhook at its cap is handed
-// back for: longer each time it comes back, up to maxBusyDelay. JetStream
-// hands out redeliveries before new messages, so a hanging webhook's
-// backlog coming back every second would crowd every other webhook's new
-// tasks out of the pulls. (A fast webhook's tasks come back after a
-// second: it will have room by then.)
-func busyDelay(m jetstream.Msg) time.Duration {
-	n := uint64(1)
-	if md, err := m.Metadata(); err == nil && md.NumDelivered > 0 {
-		n = md.NumDelivered
+// parkJob hands a task back, not an attempt: it waits in the stream until
+// its webhook is likely to have room for it (at once while stopping).
+func (f *Fanout) parkJob(j *job) {
+	if f.stopping() {
+		j.h.nak()
+		return
 	}
-	return min(retryPause<<min(n-1, 6), maxBusyDelay)
+	j.h.nakDelay(f.limiter.park(j.task.WebhookID, time.Now()))
 }
 
 // runner runs its job, then its webhook's queued jobs one by one, and ends
@@ -125,6 +122,12 @@ func (f *Fanout) runner(j *job) {
 // runJob waits for a worker slot and delivers; once Stop has begun it
 // hands the job back instead.
 func (f *Fanout) runJob(j *job) {
+	start := time.Now()
+	defer func() {
+		for _, s := range f.limiter.took(j.task.WebhookID, time.Since(start)) {
+			f.parkJob(s)
+		}
+	}()
 	select {
 	case f.slots <- struct{}{}:
 	case <-f.soft.Done():
@@ -136,9 +139,7 @@ func (f *Fanout) runJob(j *job) {
 		j.h.nak()
 		return
 	}
-	start := time.Now()
 	f.deliver(j)
-	f.limiter.took(j.task.WebhookID, time.Since(start))
 }
 
 // deliver makes one attempt of a task (or decides none is due) and settles
@@ -160,9 +161,16 @@ func (f *Fanout) deliver(j *job) {
 			attribute.String("event_type", t.EventType),
 			attribute.Int("generation", t.Generation),
 			attribute.String("trigger", t.Trigger)))
-	defer span.End()
 	f.tel.inFlight.Add(ctx, 1)
-	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
+	// Once the attempt is made, its recording goes on in another goroutine
+	// (finish), which then owns the span, the claim and the gauge.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
+			span.End()
+		}
+	}()
 	log := f.log.With("webhook_id", t.WebhookID, "delivery_id", t.DeliveryID, "event_id", t.EventID)
 
 	w, err := f.webhook(ctx, t.WebhookID)
@@ -198,7 +206,11 @@ func (f *Fanout) deliver(j *job) {
 		f.later(h, retryPause)
 		return
 	}
-	defer f.limiter.release(t.DeliveryID)
+	defer func() {
+		if !handedOff {
+			f.limiter.release(t.DeliveryID)
+		}
+	}()
 
 	d, err := f.store.GetDelivery(ctx, w.ID, t.DeliveryID)
 	switch {
@@ -262,6 +274,23 @@ func (f *Fanout) deliver(j *job) {
 			o.NextAttemptAt, outcome = &next, outcomeRetry
 		}
 	}
+	handedOff = true
+	f.wg.Add(1)
+	go f.finish(ctx, span, h, t, o, outcome, delay, resp.Duration, log)
+}
+
+// finish records an attempt's outcome, settles its task and ends what
+// deliver began (span, claim, gauge). It runs in its own goroutine so that
+// the runner goes on to its webhook's next attempt meanwhile: a commit
+// then carries the outcomes of every attempt that ended while the previous
+// one was written, not just one per runner, and an endpoint's requests in
+// flight stay at the cap instead of waiting for the disk.
+func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, t bus.Task, o kv.AttemptOutcome,
+	outcome string, delay, took time.Duration, log *slog.Logger) {
+	defer f.wg.Done()
+	defer span.End()
+	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
+	defer f.limiter.release(t.DeliveryID)
 	res, err := f.record(ctx, o)
 	if err != nil {
 		// The attempt will be made again: at-least-once.
@@ -270,14 +299,14 @@ func (f *Fanout) deliver(j *job) {
 		f.later(h, retryPause)
 		return
 	}
-	f.tel.attempt(ctx, outcome, resp.Duration)
+	f.tel.attempt(ctx, outcome, took)
 	span.SetAttributes(attribute.String("outcome", outcome))
 	if res.Stale {
 		h.ack()
 		return
 	}
 	if outcome != outcomeSuccess {
-		log.Info("delivery attempt failed", "outcome", outcome, "status_code", resp.StatusCode,
+		log.Info("delivery attempt failed", "outcome", outcome, "status_code", o.Attempt.StatusCode,
 			"error", o.Attempt.Error, "attempt", res.Delivery.AttemptCount)
 	}
 	if o.DisableReason != "" {

@@ -58,7 +58,7 @@ type fakeStore struct{ kv.Store }
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	c := Config{}.withDefaults()
-	if c.Workers != 128 || c.PerWebhookConcurrency != 8 || c.PerWebhookQueue != 16 || c.MatchWorkers != 4 ||
+	if c.Workers != 128 || c.PerWebhookConcurrency != 8 || c.PerWebhookQueue != 256 || c.MatchWorkers != 4 ||
 		c.AutoDisableAfter != 50 || c.DefaultTimeout != 10*time.Second || c.MaxEventBytes != 256<<10 ||
 		c.LegacyPrefix != "X-ScaiKey" || len(c.Schedule) != len(DefaultSchedule) || c.Sender.UserAgent != "webhookd/dev" ||
 		c.Logger == nil || c.TracerProvider == nil || c.MeterProvider == nil || c.Now == nil || c.Rand == nil {

@@ -21,11 +21,8 @@ const (
 	// fetchBatch is the most messages asked for by one pull.
 	fetchBatch = 64
 	// retryPause is the base of the short, jittered delay after a store or
-	// bus error and of the push-back of a task whose webhook is at its cap.
+	// bus error.
 	retryPause = time.Second
-	// maxBusyDelay bounds how long a task of a webhook at its cap is
-	// handed back for.
-	maxBusyDelay = 30 * time.Second
 	// deadLetterPause is the delay before an invalid event whose move to
 	// the dead-letter stream failed is tried again.
 	deadLetterPause = 5 * time.Second
@@ -96,9 +93,9 @@ func New(cfg Config) (*Fanout, error) {
 		stopped: make(chan struct{}),
 		limiter: newLimiter(cfg.PerWebhookConcurrency, cfg.PerWebhookQueue),
 		slots:   make(chan struct{}, cfg.Workers),
-		// Queued tasks need room beside the running ones, or a few slow
-		// webhooks' queues would stop the fetcher.
-		heldMax: 2 * cfg.Workers,
+		// Queued tasks need room beside the running ones and those being
+		// recorded, or a few webhooks' queues would stop the fetcher.
+		heldMax: max(4*cfg.Workers, 4*cfg.PerWebhookQueue),
 	}
 	f.soft, f.softCancel = context.WithCancel(context.Background())
 	f.hard, f.hardCancel = context.WithCancel(context.Background())

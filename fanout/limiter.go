@@ -22,38 +22,78 @@ const (
 	admitFull                    // webhook at cap and queue full: hand it back
 )
 
-// limiter caps each webhook's attempts in flight and holds a short queue
-// per webhook beyond the cap, so one slow or dead endpoint holds at most
-// cap+queue tasks and cap workers while every other webhook keeps flowing.
+// limiter caps each webhook's attempts in flight and holds a queue per
+// webhook beyond the cap, sized by how fast the webhook works through it:
+// a fast webhook may queue what it does in about queueBudget, a slow or
+// dead endpoint only a short queue, so it holds at most cap+2*cap tasks and
+// cap workers while every other webhook keeps flowing.
+//
+// Beyond its queue, a slow webhook's task is handed back to the stream
+// for as long as its pace says it will take to get to it (park). A fast
+// webhook's is queued anyway and the webhook counts as crowded: the
+// deliverer stops pulling until its queue is half worked off. Handing a
+// fast webhook's surplus back instead would cycle every task of a burst
+// through the server many times (JetStream redelivers before it delivers
+// new messages, and each delayed Nak postpones its redelivery timer).
+//
 // It also remembers which deliveries are in flight in this process, so a
 // duplicate task of one (a republish outside JetStream's duplicate window)
 // is dropped instead of racing the original.
 type limiter struct {
-	cap, queueCap int
+	cap, queueMax int
 
 	mu       sync.Mutex
 	hooks    map[string]*hookSlot
 	inflight map[int64]uint64
+	crowded  int           // webhooks whose queue is over its size
+	room     chan struct{} // a non-blocking signal: a crowded webhook has room
 }
 
 type hookSlot struct {
 	active int    // runners of this webhook (each runs one job at a time)
 	queue  []*job // waiting for one of them, oldest first
-	slow   bool   // its latest job took slowJob or longer
+	// took is a moving average of how long its jobs take, parkedUntil
+	// when the latest task handed back (park) is due to return.
+	took        time.Duration
+	parkedUntil time.Time
+	crowded     bool
 }
 
-// slowJob is how long a job must take for its webhook to count as slow:
-// an endpoint that hangs or times out, whose tasks beyond the cap are
-// handed back for longer each time (busyDelay).
-const slowJob = time.Second
+const (
+	// queueBudget is about how long a fast webhook's queue lasts it.
+	queueBudget = 250 * time.Millisecond
+	// maxPark bounds how long a task is handed back for. A webhook that
+	// sped up is not left waiting on its old pace for longer than this.
+	maxPark = time.Minute
+	// unknownTook stands for how long a webhook's jobs take until one has
+	// ended: quick, so a burst's first tasks handed back do not leave a
+	// fast webhook idle (a slow one's come back a few more times).
+	unknownTook = time.Millisecond
+)
 
 func newLimiter(perWebhook, queue int) *limiter {
 	return &limiter{
 		cap:      perWebhook,
-		queueCap: queue,
+		queueMax: queue,
 		hooks:    make(map[string]*hookSlot),
 		inflight: make(map[int64]uint64),
+		room:     make(chan struct{}, 1),
 	}
+}
+
+// queueSize is how many tasks s may queue: what it works off in
+// queueBudget at its pace, between 2*cap and queueMax. fast says it may
+// queue more than 2*cap: its pace is known and quick.
+func (l *limiter) queueSize(s *hookSlot) (n int, fast bool) {
+	short := min(2*l.cap, l.queueMax)
+	if s.took <= 0 {
+		return short, false
+	}
+	n = int(min(int64(queueBudget)*int64(l.cap)/int64(s.took), int64(l.queueMax)))
+	if n <= short {
+		return short, false
+	}
+	return n, true
 }
 
 // admit decides for a new task of webhookID.
@@ -65,20 +105,54 @@ func (l *limiter) admit(webhookID string, j *job) admission {
 		s = &hookSlot{}
 		l.hooks[webhookID] = s
 	}
-	switch {
-	case s.active < l.cap:
+	if s.active < l.cap {
 		s.active++
 		return admitRun
-	case len(s.queue) < l.queueCap:
-		s.queue = append(s.queue, j)
-		return admitQueued
 	}
-	return admitFull
+	size, fast := l.queueSize(s)
+	if len(s.queue) >= size && !fast {
+		return admitFull
+	}
+	s.queue = append(s.queue, j)
+	if fast && len(s.queue) >= size && !s.crowded {
+		s.crowded = true
+		l.crowded++
+	}
+	return admitQueued
+}
+
+// isCrowded reports whether some fast webhook's queue is over its size:
+// the deliverer then waits for room before it pulls more.
+func (l *limiter) isCrowded() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.crowded > 0
+}
+
+// uncrowd clears s's crowded mark when its queue is down to half its size
+// or when force is set. Called with mu held.
+func (l *limiter) uncrowd(s *hookSlot, force bool) {
+	if !s.crowded {
+		return
+	}
+	if size, _ := l.queueSize(s); !force && len(s.queue) > size/2 {
+		return
+	}
+	s.crowded = false
+	l.crowded--
+	select {
+	case l.room <- struct{}{}:
+	default:
+	}
 }
 
 // next is called by a runner of webhookID when its job is done: it returns
 // the next queued job for that runner, or nil when the runner should end.
 func (l *limiter) next(webhookID string) *job {
+	return l.nextAt(webhookID, time.Now())
+}
+
+func (l *limiter) nextAt(webhookID string, now time.Time) *job {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.hooks[webhookID]
@@ -89,30 +163,72 @@ func (l *limiter) next(webhookID string) *job {
 		j := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		l.uncrowd(s, false)
 		return j
 	}
 	s.active--
-	if s.active <= 0 {
+	if s.active <= 0 && !s.parkedUntil.After(now) {
+		// Idle, and none of its tasks is handed back: nothing to keep.
+		// (With tasks handed back, their schedule and the pace stay for
+		// when they return.)
 		delete(l.hooks, webhookID)
 	}
 	return nil
 }
 
-// took records how long one of webhookID's jobs took.
-func (l *limiter) took(webhookID string, d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := l.hooks[webhookID]; s != nil {
-		s.slow = d >= slowJob
-	}
-}
-
-// slow reports whether webhookID's latest job was slow.
-func (l *limiter) slow(webhookID string) bool {
+// took records how long one of webhookID's jobs took (waiting for a
+// worker included: that too sets how fast it gets through its tasks). A
+// webhook that turned slow gives up what it queued beyond its new size:
+// surplus is to be handed back (park), or it would hold the deliverer up.
+func (l *limiter) took(webhookID string, d time.Duration) (surplus []*job) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.hooks[webhookID]
-	return s != nil && s.slow
+	if s == nil {
+		return nil
+	}
+	if s.took == 0 {
+		s.took = d
+	} else {
+		s.took += (d - s.took) / 8
+	}
+	if size, fast := l.queueSize(s); !fast && len(s.queue) > size {
+		surplus = append([]*job(nil), s.queue[size:]...)
+		clear(s.queue[size:])
+		s.queue = s.queue[:size]
+		l.uncrowd(s, true)
+	}
+	return surplus
+}
+
+// park returns how long a task of webhookID that found it at its cap and
+// its queue full should stay in the stream: until the webhook has worked
+// through its queue and every task handed back before this one, at the
+// pace its recent jobs set (cap of them at a time), with a margin.
+// JetStream hands out redeliveries before new messages: tasks handed back
+// for a fixed time would come back in a crowd, again and again, and crowd
+// out every other webhook's new tasks (a hanging endpoint's backlog).
+func (l *limiter) park(webhookID string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.hooks[webhookID]
+	if s == nil {
+		return handBackDelay // it has room again
+	}
+	took := s.took
+	if took == 0 {
+		took = unknownTook
+	}
+	// Paced a quarter faster than measured: a task back too early is
+	// handed back once more, one back too late leaves the webhook idle.
+	each := took * 3 / time.Duration(4*max(l.cap, 1))
+	at := now.Add(time.Duration(len(s.queue)) * each)
+	if s.parkedUntil.After(at) {
+		at = s.parkedUntil
+	}
+	at = at.Add(each)
+	s.parkedUntil = at
+	return max(min(at.Sub(now), maxPark), handBackDelay)
 }
 
 // drain removes and returns every queued job (at Stop, to hand them back).
@@ -123,6 +239,7 @@ func (l *limiter) drain() []*job {
 	for _, s := range l.hooks {
 		out = append(out, s.queue...)
 		s.queue = nil
+		l.uncrowd(s, true)
 	}
 	return out
 }
