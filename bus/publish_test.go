@@ -174,6 +174,39 @@ func TestPublishTasksBatchAndDuplicates(t *testing.T) {
 	if got := streamMsgs(t, b, TasksStream); got != uint64(n+1) {
 		t.Errorf("tasks stored = %d, want %d", got, n+1)
 	}
+	// A task of one attempt of a deferred delivery is new too, once per
+	// attempt, and carries its number.
+	a3 := testTask(2, "wh_2", 0)
+	a3.Attempt = 3
+	for range 2 {
+		if err := b.PublishTasks(ctx, []Task{a3}); err != nil {
+			t.Fatalf("PublishTasks attempt 3: %v", err)
+		}
+	}
+	if got := streamMsgs(t, b, TasksStream); got != uint64(n+2) {
+		t.Errorf("tasks stored after attempt 3 twice = %d, want %d", got, n+2)
+	}
+}
+
+func TestParseTaskReadsTheAttempt(t *testing.T) {
+	t.Parallel()
+	b := startBus(t, testConfig(t))
+	ctx := testCtx(t)
+	tasks := []Task{testTask(1, "wh_1", 0), testTask(2, "wh_1", 0)}
+	tasks[1].Attempt = 4
+	if err := b.PublishTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := b.DeliverConsumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{0, 4} {
+		got, err := ParseTask(fetchOne(t, dc))
+		if err != nil || got.Attempt != want {
+			t.Errorf("ParseTask: attempt %d, %v; want %d", got.Attempt, err, want)
+		}
+	}
 }
 
 func TestPublishTasksRefusesBadTasks(t *testing.T) {
@@ -187,6 +220,7 @@ func TestPublishTasksRefusesBadTasks(t *testing.T) {
 		"event id empty":    func(t *Task) { t.EventID = "" },
 		"event type bad":    func(t *Task) { t.EventType = "User" },
 		"negative gen":      func(t *Task) { t.Generation = -1 },
+		"negative attempt":  func(t *Task) { t.Attempt = -1 },
 		"unknown trigger":   func(t *Task) { t.Trigger = "test" },
 		"event id newline":  func(t *Task) { t.EventID = "a\nb" },
 		"webhook id spaces": func(t *Task) { t.WebhookID = "wh 1" },
@@ -234,6 +268,8 @@ func TestParseTaskRefusesGarbledHeaders(t *testing.T) {
 		"garbled generation":  func(h nats.Header) string { h.Set(HeaderGeneration, "1.5"); return "" },
 		"missing trigger":     func(h nats.Header) string { h.Del(HeaderTrigger); return "" },
 		"bad trigger":         func(h nats.Header) string { h.Set(HeaderTrigger, "cron"); return "" },
+		"garbled attempt":     func(h nats.Header) string { h.Set(HeaderAttempt, "two"); return "" },
+		"zero attempt":        func(h nats.Header) string { h.Set(HeaderAttempt, "0"); return "" },
 	}
 	// Publish straight to the stream, then read them back in order.
 	var names []string

@@ -18,6 +18,7 @@ const (
 	HeaderEventType  = "Webhookd-Event-Type"
 	HeaderGeneration = "Webhookd-Generation"
 	HeaderTrigger    = "Webhookd-Trigger"
+	HeaderAttempt    = "Webhookd-Attempt"
 )
 
 // Task triggers.
@@ -34,6 +35,10 @@ type Task struct {
 	EventType  string
 	Generation int
 	Trigger    string // "scheduled" or "manual"
+	// Attempt, when not 0, is the attempt number this task was published
+	// for: the store's schedule of a deferred delivery publishes one task
+	// per attempt, and any other copy of it is stale.
+	Attempt int
 	Body       []byte // the envelope, exactly as published
 	// Header carries trace context (traceparent, tracestate) forward.
 	Header nats.Header
@@ -42,9 +47,14 @@ type Task struct {
 // TaskSubject is the subject of webhookID's tasks.
 func TaskSubject(webhookID string) string { return TasksSubjectPrefix + webhookID }
 
-// TaskMsgID is a task's Nats-Msg-Id: "<delivery_id>.<generation>".
-func TaskMsgID(deliveryID int64, generation int) string {
-	return strconv.FormatInt(deliveryID, 10) + "." + strconv.Itoa(generation)
+// TaskMsgID is a task's Nats-Msg-Id: "<delivery_id>.<generation>", and
+// ".<attempt>" for a task of one attempt (Task.Attempt).
+func TaskMsgID(deliveryID int64, generation, attempt int) string {
+	id := strconv.FormatInt(deliveryID, 10) + "." + strconv.Itoa(generation)
+	if attempt > 0 {
+		id += "." + strconv.Itoa(attempt)
+	}
+	return id
 }
 
 // validate checks the fields PublishTasks writes to headers and subject.
@@ -60,6 +70,8 @@ func (t *Task) validate() error {
 		return fmt.Errorf("%w: bad event type", ErrInvalidTask)
 	case t.Generation < 0:
 		return fmt.Errorf("%w: negative generation", ErrInvalidTask)
+	case t.Attempt < 0:
+		return fmt.Errorf("%w: negative attempt", ErrInvalidTask)
 	case t.Trigger != TriggerScheduled && t.Trigger != TriggerManual:
 		return fmt.Errorf("%w: trigger %q is not %q or %q", ErrInvalidTask, truncate(t.Trigger, 32), TriggerScheduled, TriggerManual)
 	}
@@ -76,7 +88,10 @@ func taskMsg(ctx context.Context, t *Task) *nats.Msg {
 	h[HeaderEventType] = []string{t.EventType}
 	h[HeaderGeneration] = []string{strconv.Itoa(t.Generation)}
 	h[HeaderTrigger] = []string{t.Trigger}
-	h[jetstream.MsgIDHeader] = []string{TaskMsgID(t.DeliveryID, t.Generation)}
+	if t.Attempt > 0 {
+		h[HeaderAttempt] = []string{strconv.Itoa(t.Attempt)}
+	}
+	h[jetstream.MsgIDHeader] = []string{TaskMsgID(t.DeliveryID, t.Generation, t.Attempt)}
 	if !copyTrace(h, t.Header) {
 		InjectTrace(ctx, h)
 	}
@@ -123,6 +138,11 @@ func ParseTask(msg jetstream.Msg) (Task, error) {
 	}
 	if t.Trigger, err = get(HeaderTrigger); err != nil {
 		return Task{}, err
+	}
+	if v := h.Get(HeaderAttempt); v != "" {
+		if t.Attempt, err = strconv.Atoi(v); err != nil || t.Attempt <= 0 {
+			return Task{}, fmt.Errorf("%w: bad header %s", ErrInvalidTask, HeaderAttempt)
+		}
 	}
 	if err := t.validate(); err != nil {
 		return Task{}, err

@@ -45,6 +45,13 @@ type Config struct {
 	// Schedule is the delays between attempts; its last entry repeats.
 	// Defaults to DefaultSchedule.
 	Schedule Schedule
+	// DeferRetriesAfter: a retry due this far ahead or more waits in the
+	// store, not in the tasks stream (a delayed Nak keeps its message
+	// pending in the consumer, a few hundred bytes of server memory each
+	// for as long as it waits); the store's due list publishes a task for
+	// it when due, checked every second. Defaults to 10s; negative keeps
+	// every retry in the stream.
+	DeferRetriesAfter time.Duration
 	// AutoDisableAfter disables a webhook whose last this-many attempts all
 	// failed. Defaults to 50; negative means never.
 	AutoDisableAfter int
@@ -74,13 +81,14 @@ type Config struct {
 }
 
 const (
-	defaultWorkers          = 128
-	defaultPerWebhook       = 8
-	defaultPerWebhookQueue  = 256
-	defaultMatchWorkers     = 4
-	defaultAutoDisableAfter = 50
-	defaultTimeout          = 10 * time.Second
-	defaultMaxEventBytes    = 256 << 10
+	defaultWorkers           = 128
+	defaultPerWebhook        = 8
+	defaultPerWebhookQueue   = 256
+	defaultMatchWorkers      = 4
+	defaultAutoDisableAfter  = 50
+	defaultDeferRetriesAfter = 10 * time.Second
+	defaultTimeout           = 10 * time.Second
+	defaultMaxEventBytes     = 256 << 10
 )
 
 // validate names the first bad field.
@@ -132,6 +140,9 @@ func (c Config) withDefaults() Config {
 		c.Schedule = DefaultSchedule
 	}
 	c.Schedule = append(Schedule(nil), c.Schedule...)
+	if c.DeferRetriesAfter == 0 {
+		c.DeferRetriesAfter = defaultDeferRetriesAfter
+	}
 	if c.AutoDisableAfter == 0 {
 		c.AutoDisableAfter = defaultAutoDisableAfter
 	}

@@ -222,9 +222,18 @@ func (f *Fanout) deliver(j *job) {
 		span.SetStatus(codes.Error, "loading delivery failed")
 		f.later(h, retryPause)
 		return
-	case d.Status != kv.DeliveryPending || d.Generation != t.Generation:
-		log.Debug("dropping stale task", "status", string(d.Status), "generation", d.Generation, "task_generation", t.Generation)
+	case d.Status != kv.DeliveryPending || d.Generation != t.Generation ||
+		(t.Attempt != 0 && t.Attempt != d.AttemptCount+1):
+		log.Debug("dropping stale task", "status", string(d.Status), "generation", d.Generation, "task_generation", t.Generation,
+			"attempt_count", d.AttemptCount, "task_attempt", t.Attempt)
 		span.SetAttributes(attribute.String("drop", "stale"))
+		h.ack()
+		return
+	case d.Deferred && t.Attempt == 0:
+		// The store's due list owns the next attempt and publishes its own
+		// task: this is an older copy (redelivered after a crash).
+		log.Debug("dropping task of a deferred delivery")
+		span.SetAttributes(attribute.String("drop", "deferred"))
 		h.ack()
 		return
 	}
@@ -272,6 +281,7 @@ func (f *Fanout) deliver(j *job) {
 			delay = f.cfg.Schedule.Delay(n, retryAfter, f.cfg.Rand())
 			next := f.cfg.Now().Add(delay)
 			o.NextAttemptAt, outcome = &next, outcomeRetry
+			o.Defer = f.cfg.DeferRetriesAfter > 0 && delay >= f.cfg.DeferRetriesAfter
 		}
 	}
 	handedOff = true
@@ -315,10 +325,11 @@ func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, t bus.
 	if res.AutoDisabled && res.Webhook != nil {
 		f.announceAutoDisabled(ctx, res.Webhook)
 	}
-	if outcome == outcomeRetry {
+	if outcome == outcomeRetry && !o.Defer {
 		h.nakDelay(delay)
 		return
 	}
+	// Done, or the next attempt waits in the store (dueLoop).
 	h.ack()
 }
 

@@ -14,20 +14,26 @@
 //     one), publishes one task per delivery (bus.PublishTasks) and only then
 //     acks the event.
 //   - deliver: pulls tasks (bus.DeliverConsumer) into a bounded worker pool
-//     with a per-webhook cap and a short per-webhook queue, makes one
-//     attempt per task, records it in the store (where attempt numbers live,
-//     so they survive restarts) and acks, or NakWithDelay's the task for
-//     the next retry. A webhook's 410 disables it; too many consecutive
-//     failures auto-disable it and publish a webhook.auto_disabled event.
+//     with a per-webhook cap and a per-webhook queue sized by the webhook's
+//     pace, makes one attempt per task, records it in the store (where
+//     attempt numbers live, so they survive restarts) and acks, or
+//     NakWithDelay's the task for a retry due soon. A retry due later
+//     (DeferRetriesAfter) waits in the store's due list instead, which
+//     dueLoop turns back into a task when due: a long backlog costs disk,
+//     not the server's memory. A webhook's 410 disables it; too many
+//     consecutive failures auto-disable it and publish a
+//     webhook.auto_disabled event.
 //
 // Test makes one synchronous attempt of a test event for the admin API.
 //
 // Goroutines: Start starts MatchWorkers match loops, one deliver loop that
-// pulls tasks only while fewer than 2 x Workers are held, one runner per
-// webhook with work (it runs that webhook's queued tasks one after
-// another, each holding one of Workers slots, and ends when the queue is
-// empty; at most PerWebhookConcurrency per webhook), and one keep-alive
-// goroutine per stage that calls InProgress on every held message well
+// pulls tasks while fewer than heldMax are held and no fast webhook's
+// queue is over its size, one runner per webhook with work (it runs that
+// webhook's queued tasks one after another, each holding one of Workers
+// slots, and ends when the queue is empty; at most PerWebhookConcurrency
+// per webhook), one goroutine per attempt made that records its outcome
+// and settles its task, the due loop, and one keep-alive goroutine per
+// stage that calls InProgress on every held message well
 // inside AckWait. The store's webhook watch runs on a context Stop
 // cancels. Stop ends the pulls (each finishes its current pull, at most
 // about a second, and hands back what arrives), naks queued tasks at once,

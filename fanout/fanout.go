@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scailabs/webhookd/bus"
@@ -135,15 +136,17 @@ func (f *Fanout) Start(ctx context.Context) error {
 	f.watchCancel = watchCancel
 	f.matchHeld = newHeldSet(f.log, keepAliveEvery(match))
 	f.deliverHeld = newHeldSet(f.log, keepAliveEvery(deliver))
+	f.matchHeld.conn, f.deliverHeld.conn = f.bus.Conn(), f.bus.Conn()
 	f.keepWG.Add(2)
 	go f.matchHeld.keepAlive(&f.keepWG, f.keepEnd)
 	go f.deliverHeld.keepAlive(&f.keepWG, f.keepEnd)
 
-	f.wg.Add(f.cfg.MatchWorkers + 1)
+	f.wg.Add(f.cfg.MatchWorkers + 2)
 	for range f.cfg.MatchWorkers {
 		go f.matchLoop(match)
 	}
 	go f.deliverLoop(deliver)
+	go f.dueLoop()
 	f.state = stateStarted
 	f.log.Info("fanout started", "webhooks", f.index.Len(), "workers", f.cfg.Workers,
 		"match_workers", f.cfg.MatchWorkers, "per_webhook_concurrency", f.cfg.PerWebhookConcurrency)
@@ -271,9 +274,24 @@ func (h *heldMsg) term() { h.settle("term", func(m jetstream.Msg) error { return
 // restart; a delayed Nak's due time is kept in the consumer's state.
 const handBackDelay = time.Millisecond
 
-// nak hands a message back for redelivery at once.
+// handBackWait bounds how long nak waits for the server's confirmation.
+const handBackWait = 2 * time.Second
+
+// nakPayload is a Nak with handBackDelay, as NakWithDelay sends it.
+var nakPayload = []byte(fmt.Sprintf(`-NAK {"delay": %d}`, handBackDelay.Nanoseconds()))
+
+// nak hands a message back for redelivery at once, and waits until the
+// server has taken it in: nak is how Stop hands back what it holds, and a
+// hand-back still queued inside the server when it shuts down is lost, so
+// the message would wait a whole AckWait after the restart.
 func (h *heldMsg) nak() {
-	h.settle("nak", func(m jetstream.Msg) error { return m.NakWithDelay(handBackDelay) })
+	h.settle("nak", func(m jetstream.Msg) error {
+		if h.set.conn == nil || m.Reply() == "" {
+			return m.NakWithDelay(handBackDelay)
+		}
+		_, err := h.set.conn.Request(m.Reply(), nakPayload, handBackWait)
+		return err
+	})
 }
 func (h *heldMsg) nakDelay(d time.Duration) {
 	h.settle("nak", func(m jetstream.Msg) error { return m.NakWithDelay(d) })
@@ -284,6 +302,7 @@ func (h *heldMsg) nakDelay(d time.Duration) {
 // behind our back.
 type heldSet struct {
 	log   *slog.Logger
+	conn  *nats.Conn // for naks that wait for the server; nil: they do not
 	every time.Duration
 	mu    sync.Mutex
 	msgs  map[*heldMsg]struct{}

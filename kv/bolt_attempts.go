@@ -72,7 +72,15 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 		return nil, 0, err
 	}
 	from := d.Status
+	if err := unschedule(tx, d); err != nil {
+		return nil, 0, err
+	}
 	applyToDelivery(d, o, a, done)
+	if o.Defer {
+		if err := schedule(tx, d); err != nil {
+			return nil, 0, err
+		}
+	}
 	if err := hb.putDelivery(d, from); err != nil {
 		return nil, 0, err
 	}

@@ -25,6 +25,9 @@ import (
 //	    status                    statusByte|be64(id) -> nil
 //	    events                    event id -> be64(id)
 //	    attempts                  be64(id)|be32(n) -> Attempt JSON
+//	due                           be64(unix nanos)|be64(id) -> webhook id:
+//	                              deliveries whose next attempt waits here
+//	                              (AttemptOutcome.Defer), soonest first
 //
 // len is a uvarint length, ts is created_at as a sortable 12-byte time
 // (sign-flipped be64 unix seconds, be32 nanoseconds). Lists walk an index
@@ -38,6 +41,7 @@ var (
 	bucketByPartner       = []byte("webhooks_by_partner")
 	bucketByTenantPartner = []byte("webhooks_by_tenant_partner")
 	bucketHooks           = []byte("hooks")
+	bucketDue             = []byte("due")
 
 	subDeliveries = []byte("deliveries")
 	subStatus     = []byte("status")
@@ -49,7 +53,9 @@ var (
 
 const layoutVersion = "1"
 
-var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks}
+// rootBuckets are created when missing, also in an existing file (due
+// came later within layout 1: it starts empty).
+var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks, bucketDue}
 
 // initLayout creates the buckets on a new file, checks the version of an
 // existing one and returns the webhook change sequence.

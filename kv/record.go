@@ -118,7 +118,11 @@ type Delivery struct {
 	// stale and is dropped by the deliverer.
 	Generation int `json:"generation"`
 
-	NextAttemptAt      *time.Time `json:"next_attempt_at,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Deferred means the next attempt waits in the store (see
+	// AttemptOutcome.Defer), not in a task: only the task published for it
+	// (Task.Attempt) may make that attempt.
+	Deferred           bool       `json:"deferred,omitempty"`
 	ResponseStatusCode int        `json:"response_status_code,omitempty"`
 	Error              string     `json:"error,omitempty"`
 	DurationMS         int64      `json:"duration_ms"`
@@ -159,6 +163,10 @@ type AttemptOutcome struct {
 	Final bool
 	// NextAttemptAt is when the next attempt is due, for a non-final failure.
 	NextAttemptAt *time.Time
+	// Defer, with NextAttemptAt, keeps the wait for the next attempt in the
+	// store (DueDeliveries lists it once due) rather than in a message the
+	// caller holds: a backlog waiting for hours then costs disk, not memory.
+	Defer bool
 	// DisableReason, when set, disables the webhook with this reason (410 Gone).
 	DisableReason string
 	// AutoDisableAfter disables the webhook when its consecutive failures
@@ -172,6 +180,13 @@ type AttemptOutcome struct {
 	// webhook's failure streak, timestamps, latency figures and
 	// last_delivery are untouched.
 	Skipped bool
+}
+
+// Due is a deferred delivery's next attempt (AttemptOutcome.Defer).
+type Due struct {
+	WebhookID  string
+	DeliveryID int64
+	At         time.Time
 }
 
 // AttemptResult is what RecordAttempt did.

@@ -42,6 +42,15 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error)
 	// RecordAttempt applies one attempt's outcome atomically.
 	RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptResult, error)
+	// DueDeliveries returns up to limit deferred next attempts due at or
+	// before until, soonest first. An entry stays until ClearDue removes it
+	// (whoever acts on it clears it afterwards: a crash in between repeats
+	// it, never loses it). Entries may name deliveries that are gone or
+	// moved on since; the caller checks and clears them.
+	DueDeliveries(ctx context.Context, until time.Time, limit int) ([]Due, error)
+	// ClearDue removes these entries from the due list (those already gone
+	// are ignored).
+	ClearDue(ctx context.Context, due []Due) error
 	// RequeueDelivery moves a success or failed delivery back to pending for
 	// a manual retry, bumping its Generation; ErrConflict if it is pending.
 	RequeueDelivery(ctx context.Context, webhookID string, id int64, now time.Time) (*Delivery, error)

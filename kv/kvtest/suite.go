@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 		{"Attempts", attemptTests},
 		{"Stats", statsTests},
 		{"Watch", watchTests},
+		{"Due", dueTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,91 @@
+package kv
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// dueKey orders the due index by time, then delivery.
+func dueKey(at time.Time, deliveryID int64) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(at.UnixNano()))
+	return binary.BigEndian.AppendUint64(k, uint64(deliveryID))
+}
+
+// unschedule takes d off the due index: its deferred attempt is being made,
+// or the delivery is changed otherwise.
+func unschedule(tx *bolt.Tx, d *Delivery) error {
+	if !d.Deferred {
+		return nil
+	}
+	d.Deferred = false
+	if d.NextAttemptAt == nil {
+		return nil
+	}
+	return tx.Bucket(bucketDue).Delete(dueKey(*d.NextAttemptAt, d.ID))
+}
+
+// schedule puts a pending d with a next attempt on the due index.
+func schedule(tx *bolt.Tx, d *Delivery) error {
+	if d.Status != DeliveryPending || d.NextAttemptAt == nil {
+		return nil
+	}
+	d.Deferred = true
+	return tx.Bucket(bucketDue).Put(dueKey(*d.NextAttemptAt, d.ID), []byte(d.WebhookID))
+}
+
+// DueDeliveries implements Store.
+func (b *Bolt) DueDeliveries(ctx context.Context, until time.Time, limit int) ([]Due, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	end := uint64(until.UnixNano())
+	var out []Due
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			if len(k) != 16 {
+				continue // not ours: never written by this layout
+			}
+			at := binary.BigEndian.Uint64(k[:8])
+			if at > end {
+				break
+			}
+			out = append(out, Due{
+				WebhookID:  string(v),
+				DeliveryID: int64(binary.BigEndian.Uint64(k[8:])),
+				At:         time.Unix(0, int64(at)).UTC(),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.wrap("list due deliveries", err)
+	}
+	return out, nil
+}
+
+// ClearDue implements Store.
+func (b *Bolt) ClearDue(ctx context.Context, due []Due) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	err := b.commit.do(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketDue)
+		for _, d := range due {
+			if err := bk.Delete(dueKey(d.At, d.DeliveryID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return b.wrap("clear due deliveries", err)
+}
