@@ -120,14 +120,10 @@ func (f *Fanout) runner(j *job) {
 }
 
 // runJob waits for a worker slot and delivers; once Stop has begun it
-// hands the job back instead.
+// hands the job back instead. How long the job took once it had its slot
+// sets its webhook's pace (waiting for a slot is every webhook's lot, not
+// this one's speed).
 func (f *Fanout) runJob(j *job) {
-	start := time.Now()
-	defer func() {
-		for _, s := range f.limiter.took(j.task.WebhookID, time.Since(start)) {
-			f.parkJob(s)
-		}
-	}()
 	select {
 	case f.slots <- struct{}{}:
 	case <-f.soft.Done():
@@ -139,7 +135,11 @@ func (f *Fanout) runJob(j *job) {
 		j.h.nak()
 		return
 	}
+	start := time.Now()
 	f.deliver(j)
+	for _, s := range f.limiter.took(j.task.WebhookID, time.Since(start)) {
+		f.parkJob(s)
+	}
 }
 
 // deliver makes one attempt of a task (or decides none is due) and settles
@@ -161,16 +161,9 @@ func (f *Fanout) deliver(j *job) {
 			attribute.String("event_type", t.EventType),
 			attribute.Int("generation", t.Generation),
 			attribute.String("trigger", t.Trigger)))
+	defer span.End()
 	f.tel.inFlight.Add(ctx, 1)
-	// Once the attempt is made, its recording goes on in another goroutine
-	// (finish), which then owns the span, the claim and the gauge.
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
-			span.End()
-		}
-	}()
+	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
 	log := f.log.With("webhook_id", t.WebhookID, "delivery_id", t.DeliveryID, "event_id", t.EventID)
 
 	w, err := f.webhook(ctx, t.WebhookID)
@@ -206,11 +199,7 @@ func (f *Fanout) deliver(j *job) {
 		f.later(h, retryPause)
 		return
 	}
-	defer func() {
-		if !handedOff {
-			f.limiter.release(t.DeliveryID)
-		}
-	}()
+	defer f.limiter.release(t.DeliveryID)
 
 	d, err := f.store.GetDelivery(ctx, w.ID, t.DeliveryID)
 	switch {
@@ -284,23 +273,15 @@ func (f *Fanout) deliver(j *job) {
 			o.Defer = f.cfg.DeferRetriesAfter > 0 && delay >= f.cfg.DeferRetriesAfter
 		}
 	}
-	handedOff = true
-	f.wg.Add(1)
-	go f.finish(ctx, span, h, t, o, outcome, delay, resp.Duration, log)
+	// The runner waits for the record before its next attempt: an attempt
+	// made and not yet recorded is one a crash repeats, so at most cap of
+	// them per webhook, the bound of the duplicates a crash can cause.
+	f.finish(ctx, span, h, o, outcome, delay, resp.Duration, log)
 }
 
-// finish records an attempt's outcome, settles its task and ends what
-// deliver began (span, claim, gauge). It runs in its own goroutine so that
-// the runner goes on to its webhook's next attempt meanwhile: a commit
-// then carries the outcomes of every attempt that ended while the previous
-// one was written, not just one per runner, and an endpoint's requests in
-// flight stay at the cap instead of waiting for the disk.
-func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, t bus.Task, o kv.AttemptOutcome,
+// finish records an attempt's outcome and settles its task.
+func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, o kv.AttemptOutcome,
 	outcome string, delay, took time.Duration, log *slog.Logger) {
-	defer f.wg.Done()
-	defer span.End()
-	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
-	defer f.limiter.release(t.DeliveryID)
 	res, err := f.record(ctx, o)
 	if err != nil {
 		// The attempt will be made again: at-least-once.

@@ -31,8 +31,7 @@
 // queue is over its size, one runner per webhook with work (it runs that
 // webhook's queued tasks one after another, each holding one of Workers
 // slots, and ends when the queue is empty; at most PerWebhookConcurrency
-// per webhook), one goroutine per attempt made that records its outcome
-// and settles its task, the due loop, and one keep-alive goroutine per
+// per webhook), the due loop, and one keep-alive goroutine per
 // stage that calls InProgress on every held message well
 // inside AckWait. The store's webhook watch runs on a context Stop
 // cancels. Stop ends the pulls (each finishes its current pull, at most

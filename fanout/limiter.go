@@ -176,8 +176,7 @@ func (l *limiter) nextAt(webhookID string, now time.Time) *job {
 	return nil
 }
 
-// took records how long one of webhookID's jobs took (waiting for a
-// worker included: that too sets how fast it gets through its tasks). A
+// took records how long one of webhookID's jobs took. A
 // webhook that turned slow gives up what it queued beyond its new size:
 // surplus is to be handed back (park), or it would hold the deliverer up.
 func (l *limiter) took(webhookID string, d time.Duration) (surplus []*job) {

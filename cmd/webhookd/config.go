@@ -38,6 +38,7 @@ type serveConfig struct {
 	Workers               int
 	PerWebhookConcurrency int
 	AutoDisableAfter      int
+	DeferRetriesAfter     time.Duration
 	DrainTimeout          time.Duration
 	LogLevel              string
 	LogFormat             string
@@ -70,6 +71,7 @@ func parseServeConfig(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&c.Workers, "workers", 128, "concurrent delivery attempts")
 	fs.IntVar(&c.PerWebhookConcurrency, "per-webhook-concurrency", 8, "concurrent attempts to one webhook")
 	fs.IntVar(&c.AutoDisableAfter, "auto-disable-after", 50, "disable a webhook after this many consecutive failed attempts (0: never)")
+	fs.DurationVar(&c.DeferRetriesAfter, "defer-retries-after", 10*time.Second, "a retry due this far ahead or later waits in the store, not in JetStream's memory (0: never)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight deliveries")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -112,6 +114,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("--per-webhook-concurrency: want at least 1, got %d", c.PerWebhookConcurrency)
 	case c.AutoDisableAfter < 0:
 		return fmt.Errorf("--auto-disable-after: want 0 or more, got %d", c.AutoDisableAfter)
+	case c.DeferRetriesAfter < 0:
+		return fmt.Errorf("--defer-retries-after: want 0 or a positive duration, got %s", c.DeferRetriesAfter)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("--drain-timeout: want a positive duration, got %s", c.DrainTimeout)
 	}

@@ -70,6 +70,7 @@ func TestServeConfigRefusesBadValues(t *testing.T) {
 		{[]string{"--allow-targets", "10.0.0.0/33"}, "--allow-targets"},
 		{[]string{"--master-key-file", "k"}, "--master-key-file"},
 		{[]string{"--workers", "0"}, "--workers"},
+		{[]string{"--defer-retries-after", "-1s"}, "--defer-retries-after"},
 		{[]string{"--jwt-hs256-key-file", "a", "--jwks-url", "http://x"}, "choose one"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"extra"}, "unexpected argument"},

@@ -102,6 +102,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		PerWebhookConcurrency: cfg.PerWebhookConcurrency,
 		Schedule:              cfg.RetrySchedule,
 		AutoDisableAfter:      autoDisableAfter(cfg.AutoDisableAfter),
+		DeferRetriesAfter:     deferRetriesAfter(cfg.DeferRetriesAfter),
 		MaxEventBytes:         cfg.MaxEventBytes,
 		LegacyPrefix:          cfg.LegacyHeaderPrefix,
 		Logger:                log.With("component", "fanout"),
@@ -225,4 +226,12 @@ func autoDisableAfter(n int) int {
 		return -1
 	}
 	return n
+}
+
+// deferRetriesAfter maps the flag's 0 (never) to fanout's negative.
+func deferRetriesAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
