@@ -92,14 +92,24 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 	if root == nil {
 		return hb, false
 	}
-	return hookBuckets{
+	hb = hookBuckets{
 		root:       root,
 		deliveries: root.Bucket(subDeliveries),
 		status:     root.Bucket(subStatus),
 		events:     root.Bucket(subEvents),
 		attempts:   root.Bucket(subAttempts),
-	}, true
+	}
+	// Deliveries and attempts are keyed by growing ids, so new keys land
+	// at the end: split full pages nearly full rather than at bbolt's
+	// default half, or every page stays half empty.
+	hb.deliveries.FillPercent = appendFillPercent
+	hb.attempts.FillPercent = appendFillPercent
+	return hb, true
 }
+
+// appendFillPercent is how full a split leaves the pages of a bucket
+// written mostly at its end.
+const appendFillPercent = 0.9
 
 func createHook(tx *bolt.Tx, webhookID string) error {
 	root, err := tx.Bucket(bucketHooks).CreateBucket([]byte(webhookID))
