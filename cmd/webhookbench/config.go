@@ -47,7 +47,9 @@ type config struct {
 	Backlog int
 	// BacklogRetry is webhookd's retry schedule in the backlog run: short,
 	// so every pending delivery is due soon after the receiver is up, yet
-	// long enough that 20 retries outlast the outage. Defaults to 5s.
+	// long enough that 20 retries outlast the outage. Defaults to 10s,
+	// webhookd's default --defer-retries-after: the backlog waits on the
+	// due list, as it would with the default schedule.
 	BacklogRetry time.Duration
 	// RSSPending is how many pending deliveries the rss scenario builds
 	// up (receiver down, a 1 h retry delay) before it reads webhookd's
@@ -101,7 +103,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.LatencyLoad, "latency-load", 0.2, "latency runs publish at this fraction of the measured 1→1 maximum")
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", 10*time.Second, "how long a latency run publishes")
 	fs.IntVar(&c.Backlog, "backlog", 10000, "deliveries pending while the receiver is down (backlog scenario)")
-	fs.DurationVar(&c.BacklogRetry, "backlog-retry", 5*time.Second, "webhookd --retry-schedule in the backlog scenario (20 retries must outlast the outage)")
+	fs.DurationVar(&c.BacklogRetry, "backlog-retry", 10*time.Second, "webhookd --retry-schedule in the backlog scenario (20 retries must outlast the outage; 10s or more waits on the due list)")
 	fs.IntVar(&c.RSSPending, "rss-pending", 1000000, "pending deliveries built up by the rss scenario")
 	fs.IntVar(&c.Runs, "runs", 1, "repeat every measurement this often; the table shows medians")
 	fs.IntVar(&c.EventBytes, "event-bytes", 512, "size of one event envelope")
