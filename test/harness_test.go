@@ -92,6 +92,7 @@ func (d *daemon) start() {
 	d.t.Helper()
 	d.logs = newLogBuffer()
 	d.cmd = exec.Command(binPath, d.args...)
+	d.cmd.SysProcAttr = childAttr()
 	d.cmd.Env = cleanEnv()
 	d.cmd.Stdout = io.Discard
 	d.cmd.Stderr = d.logs
