@@ -270,7 +270,10 @@ func (f *Fanout) deliver(j *job) {
 			delay = f.cfg.Schedule.Delay(n, retryAfter, f.cfg.Rand())
 			next := f.cfg.Now().Add(delay)
 			o.NextAttemptAt, outcome = &next, outcomeRetry
-			o.Defer = f.cfg.DeferRetriesAfter > 0 && delay >= f.cfg.DeferRetriesAfter
+			// A task of one attempt (from the due list) is used once: its
+			// attempt number would make it stale for the next one, so the
+			// next waits on the due list too, however soon it is due.
+			o.Defer = (f.cfg.DeferRetriesAfter > 0 && delay >= f.cfg.DeferRetriesAfter) || t.Attempt != 0
 		}
 	}
 	// The runner waits for the record before its next attempt: an attempt

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,17 +13,10 @@ import (
 	"github.com/scailabs/webhookd/kv"
 )
 
-// deliverPending is what the deliver consumer holds unacked.
+// deliverPending is what the deliver consumer holds unacked or undelivered.
 func (h *harness) deliverPending() int {
 	h.t.Helper()
-	c, err := h.bus.JetStream().Consumer(context.Background(), bus.TasksStream, bus.DeliverConsumer)
-	if err != nil {
-		h.t.Fatalf("deliver consumer: %v", err)
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		h.t.Fatalf("deliver consumer info: %v", err)
-	}
+	info := h.consumerInfo(bus.TasksStream, bus.DeliverConsumer)
 	return info.NumAckPending + int(info.NumPending)
 }
 
@@ -51,15 +43,7 @@ func (h *harness) publishCopy(d *kv.Delivery, body []byte, attempt int, msgID st
 
 func TestEngineLongRetriesWaitInTheStoreNotTheStream(t *testing.T) {
 	t.Parallel()
-	var fails atomic.Int32
-	fails.Store(2)
-	ep := newEndpoint(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		if fails.Add(-1) >= 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})
+	ep := newEndpoint(t, statusSeq(http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusOK))
 	h := newHarness(t, harnessOpts{cfg: func(c *Config) {
 		c.Schedule = Schedule{3 * time.Second}
 		c.DeferRetriesAfter = time.Second
@@ -131,5 +115,24 @@ func TestEngineDeferredRetryOfAnExpiredEventFailsRecorded(t *testing.T) {
 	}
 	if wh := h.webhook(w.ID); wh.ConsecutiveFailures != 1 {
 		t.Errorf("consecutive failures %d: the expiry counted against the endpoint", wh.ConsecutiveFailures)
+	}
+}
+
+// A retry due soon after an attempt made from the due list still waits on
+// the due list: the attempt's task carries its attempt number, so handed
+// back for the next attempt it would be dropped as stale and the delivery
+// would stay pending for ever.
+func TestEngineShortRetryAfterADeferredOneIsNotLost(t *testing.T) {
+	t.Parallel()
+	ep := newEndpoint(t, statusSeq(http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusOK))
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) {
+		c.Schedule = Schedule{2 * time.Second, 100 * time.Millisecond}
+		c.DeferRetriesAfter = time.Second
+	}})
+	w := h.addWebhook(ep.url(), []string{"user.created"}, func(w *kv.Webhook) { w.MaxRetries = 3 })
+	id, _ := h.publish("user.created", "", "", "")
+	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	if d.AttemptCount != 3 || ep.count() != 3 {
+		t.Fatalf("attempts %d, requests %d; want 3 and 3", d.AttemptCount, ep.count())
 	}
 }

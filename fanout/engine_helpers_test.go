@@ -249,17 +249,24 @@ func (h *harness) streamMsgs(name string) uint64 {
 	return info.State.Msgs
 }
 
-// eventsSettled reports whether the match consumer has acked everything.
-func (h *harness) eventsSettled() bool {
+// consumerInfo is a consumer's state as the server reports it.
+func (h *harness) consumerInfo(stream, consumer string) *jetstream.ConsumerInfo {
 	h.t.Helper()
-	c, err := h.bus.JetStream().Consumer(context.Background(), bus.EventsStream, bus.MatchConsumer)
+	c, err := h.bus.JetStream().Consumer(context.Background(), stream, consumer)
 	if err != nil {
-		h.t.Fatalf("match consumer: %v", err)
+		h.t.Fatalf("consumer %s: %v", consumer, err)
 	}
 	info, err := c.Info(context.Background())
 	if err != nil {
-		h.t.Fatalf("match consumer info: %v", err)
+		h.t.Fatalf("consumer %s info: %v", consumer, err)
 	}
+	return info
+}
+
+// eventsSettled reports whether the match consumer has acked everything.
+func (h *harness) eventsSettled() bool {
+	h.t.Helper()
+	info := h.consumerInfo(bus.EventsStream, bus.MatchConsumer)
 	return info.NumPending == 0 && info.NumAckPending == 0
 }
 

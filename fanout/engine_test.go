@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,15 +199,7 @@ func TestEngineStopCancelsInFlightAndHandsBack(t *testing.T) {
 
 func TestEngineRestartContinuesAttemptCounting(t *testing.T) {
 	t.Parallel()
-	var fails atomic.Int32
-	fails.Store(2)
-	ep := newEndpoint(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		if fails.Add(-1) >= 0 {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})
+	ep := newEndpoint(t, statusSeq(http.StatusInternalServerError, http.StatusInternalServerError, http.StatusOK))
 	h := newHarness(t, harnessOpts{cfg: func(c *Config) { c.Schedule = Schedule{500 * time.Millisecond} }})
 	w := h.addWebhook(ep.url(), []string{"user.created"}, func(w *kv.Webhook) { w.MaxRetries = 2 })
 	id, _ := h.publish("user.created", "", "", "")
