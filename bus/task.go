@@ -39,7 +39,7 @@ type Task struct {
 	// for: the store's schedule of a deferred delivery publishes one task
 	// per attempt, and any other copy of it is stale.
 	Attempt int
-	Body       []byte // the envelope, exactly as published
+	Body    []byte // the envelope, exactly as published
 	// Header carries trace context (traceparent, tracestate) forward.
 	Header nats.Header
 }
