@@ -192,24 +192,35 @@ func (b *bench) throughput(ctx context.Context, scenario, fsync string, fanout, 
 	if err != nil {
 		return r, err
 	}
-	st, err := b.waitDelivered(ctx, recv, r.Expected)
+	st, u1, err := b.collect(ctx, d, recv, r.Expected, pr, &r)
 	if err != nil {
 		return r, err
 	}
-	u1, err := readProcUsage(d.pid())
-	if err != nil {
-		return r, err
-	}
-	if st, err = b.settle(ctx, recv); err != nil {
-		return r, err
-	}
-	r.fill(st, pr)
 	if st.Unique > 0 {
 		r.Rate = float64(st.Unique) / time.Duration(st.LastNS-pr.Start.UnixNano()).Seconds()
 		r.CPUPer1k = (u1.CPU - u0.CPU) * 1000 / time.Duration(st.Unique)
 	}
 	r.PeakRSS = u1.PeakR
 	return r, nil
+}
+
+// collect ends a measured run: it waits for want deliveries, reads
+// webhookd's CPU then, lets late duplicates arrive and fills r from the
+// receiver's figures.
+func (b *bench) collect(ctx context.Context, d *daemon, recv *receiverProc, want int64, pr pubResult, r *runResult) (receiverStats, procUsage, error) {
+	if _, err := b.waitDelivered(ctx, recv, want); err != nil {
+		return receiverStats{}, procUsage{}, err
+	}
+	u, err := readProcUsage(d.pid())
+	if err != nil {
+		return receiverStats{}, procUsage{}, err
+	}
+	st, err := b.settle(ctx, recv)
+	if err != nil {
+		return receiverStats{}, procUsage{}, err
+	}
+	r.fill(st, pr)
+	return st, u, nil
 }
 
 // fill copies the receiver's counts and latencies.
@@ -278,18 +289,10 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 	if err := recv.Up(ctx); err != nil {
 		return r, err
 	}
-	st, err := b.waitDelivered(ctx, recv, int64(n)-exhausted)
+	st, u1, err := b.collect(ctx, d, recv, int64(n)-exhausted, pr, &r)
 	if err != nil {
 		return r, err
 	}
-	u1, err := readProcUsage(d.pid())
-	if err != nil {
-		return r, err
-	}
-	if st, err = b.settle(ctx, recv); err != nil {
-		return r, err
-	}
-	r.fill(st, pr)
 	r.P50, r.P90, r.P99, r.Max = 0, 0, 0, 0 // publish→receipt includes the outage: meaningless
 	if st.Unique > 0 {
 		r.Drain = time.Duration(st.LastNS - up.UnixNano())
