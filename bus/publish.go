@@ -88,6 +88,35 @@ func (b *Bus) publishTasks(ctx context.Context, tasks []Task) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("publish tasks: %w", err)
 	}
+	if b.cfg.useAtomicTasks() && len(tasks) > 1 {
+		return b.publishTasksAtomic(ctx, tasks)
+	}
+	return b.publishTasksAsync(ctx, tasks)
+}
+
+// publishTasksAtomic stores tasks in atomic batches. A refused batch
+// stored nothing and is published again message by message: that is how
+// a republished task (a redelivered event) meets the duplicate window,
+// which refuses a whole batch but only drops a single message.
+func (b *Bus) publishTasksAtomic(ctx context.Context, tasks []Task) error {
+	for len(tasks) > 0 {
+		n := min(len(tasks), maxAtomicBatch)
+		err := b.publishTaskBatch(ctx, tasks[:n])
+		if errors.Is(err, errBatchRefused) {
+			b.log.Debug("task batch refused, publishing its tasks one by one", "tasks", n, "error", err)
+			err = b.publishTasksAsync(ctx, tasks[:n])
+		}
+		if err != nil {
+			return err
+		}
+		tasks = tasks[n:]
+	}
+	return nil
+}
+
+// publishTasksAsync publishes tasks one message each, at most taskWindow
+// unacknowledged.
+func (b *Bus) publishTasksAsync(ctx context.Context, tasks []Task) error {
 	futures := make([]jetstream.PubAckFuture, 0, min(len(tasks), taskWindow))
 	for i := range tasks {
 		if len(futures) == taskWindow {

@@ -82,7 +82,10 @@ func (b *Bus) tasksConfig() jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  b.cfg.DuplicateWindow,
 		Replicas:    b.cfg.Replicas,
-		Metadata:    map[string]string{ownerMetadataKey: ownerMetadataValue},
+		// With sync always a matched group's tasks are one atomic batch
+		// (publishTasks), sharing one fsync.
+		AllowAtomicPublish: b.cfg.useAtomicTasks(),
+		Metadata:           map[string]string{ownerMetadataKey: ownerMetadataValue},
 	}
 }
 

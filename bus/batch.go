@@ -1,0 +1,84 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+)
+
+// Atomic batch publishing (nats-server 2.12+, ADR-50): the messages of a
+// batch carry these headers, the last one also the commit header, and the
+// server stores all of them or none.
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+)
+
+// maxAtomicBatch is the server's default limit of messages per atomic
+// batch; larger groups are split.
+const maxAtomicBatch = 1000
+
+// errBatchRefused is an atomic batch the server did not store (a message
+// id already in the duplicate window, a limit, a timeout): none of it was
+// stored.
+var errBatchRefused = errors.New("atomic batch refused")
+
+// useAtomicTasks reports whether tasks are published in atomic batches:
+// only on the embedded server with sync always, where a batch's messages
+// share one fsync instead of one each. Elsewhere a batch costs more than
+// it saves (the server stages it in a scratch store first).
+func (c Config) useAtomicTasks() bool { return c.embedded() && c.SyncAlways }
+
+// publishTaskBatch stores tasks (at most maxAtomicBatch) as one atomic
+// batch: every message but the last is sent without waiting, the last
+// commits the batch and waits for the server's answer.
+func (b *Bus) publishTaskBatch(ctx context.Context, tasks []Task) error {
+	id := nuid.Next()
+	for i := range tasks {
+		m := taskMsg(ctx, &tasks[i])
+		m.Header[headerBatchID] = []string{id}
+		m.Header[headerBatchSeq] = []string{strconv.Itoa(i + 1)}
+		if i < len(tasks)-1 {
+			if err := b.nc.PublishMsg(m); err != nil {
+				return fmt.Errorf("publish task batch: %w", err)
+			}
+			continue
+		}
+		m.Header[headerBatchCommit] = []string{"1"}
+		rctx, cancel := context.WithTimeout(ctx, asyncAckTimeout)
+		defer cancel()
+		resp, err := b.nc.RequestMsgWithContext(rctx, m)
+		if err != nil {
+			return fmt.Errorf("commit task batch: %w", err)
+		}
+		return checkBatchAck(resp, len(tasks))
+	}
+	return nil
+}
+
+// checkBatchAck reads the server's answer to a batch commit.
+func checkBatchAck(resp *nats.Msg, want int) error {
+	var ack struct {
+		Error *struct {
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return fmt.Errorf("commit task batch: bad answer: %w", err)
+	}
+	if ack.Error != nil {
+		return fmt.Errorf("%w: %s (%d)", errBatchRefused, ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Count != want {
+		return fmt.Errorf("%w: server stored %d of %d", errBatchRefused, ack.Count, want)
+	}
+	return nil
+}
