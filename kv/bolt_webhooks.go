@@ -52,22 +52,31 @@ func putWebhook(tx *bolt.Tx, old, w *Webhook) (ticket uint64, err error) {
 // keys of to.
 func moveIndexes(tx *bolt.Tx, from, to []indexEntry) error {
 	for _, o := range from {
-		keep := false
-		for _, n := range to {
-			keep = keep || (bytes.Equal(o.bucket, n.bucket) && bytes.Equal(o.key, n.key))
-		}
-		if !keep {
+		if !containsIndex(to, o) {
 			if err := tx.Bucket(o.bucket).Delete(o.key); err != nil {
 				return err
 			}
 		}
 	}
 	for _, n := range to {
+		if containsIndex(from, n) {
+			// Already there: a Put would still rewrite its page.
+			continue
+		}
 		if err := tx.Bucket(n.bucket).Put(n.key, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func containsIndex(entries []indexEntry, e indexEntry) bool {
+	for _, o := range entries {
+		if bytes.Equal(o.bucket, e.bucket) && bytes.Equal(o.key, e.key) {
+			return true
+		}
+	}
+	return false
 }
 
 // CreateWebhook stores w; ErrConflict when its ID is taken. w.Revision is
