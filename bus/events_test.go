@@ -2,10 +2,12 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestGetEvent(t *testing.T) {
@@ -47,5 +49,34 @@ func TestGetEvent(t *testing.T) {
 	}
 	if _, err := b.GetEvent(ctx, 2); !errors.Is(err, ErrEventGone) {
 		t.Errorf("GetEvent of a purged event: err = %v, want ErrEventGone", err)
+	}
+}
+
+// GetEventTrace returns the trace headers the event was published with,
+// and nil for an event published without any.
+func TestGetEventTrace(t *testing.T) {
+	t.Parallel()
+	b := startBus(t, testConfig(t))
+	ctx := testCtx(t)
+	sc := testSpanContext(t)
+	traced := trace.ContextWithSpanContext(ctx, sc)
+	if err := b.PublishEvent(traced, "evt_traced", "user.created", envelope("evt_traced", "user.created")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JetStream().Publish(ctx, "events.user.created", envelope("evt_plain", "user.created")); err != nil {
+		t.Fatal(err)
+	}
+	body, h, err := b.GetEventTrace(ctx, 1)
+	if err != nil || !bytes.Contains(body, []byte("evt_traced")) {
+		t.Fatalf("GetEventTrace(1) = %s, %v", body, err)
+	}
+	if got := trace.SpanContextFromContext(ExtractTrace(context.Background(), h)); got.TraceID() != sc.TraceID() || len(h) > 2 {
+		t.Errorf("trace headers %v, want only the publisher's trace context", h)
+	}
+	if _, h, err := b.GetEventTrace(ctx, 2); err != nil || h != nil {
+		t.Errorf("GetEventTrace(2) headers %v, %v; want none", h, err)
+	}
+	if _, _, err := b.GetEventTrace(ctx, 3); !errors.Is(err, ErrEventGone) {
+		t.Errorf("GetEventTrace(3) err = %v, want ErrEventGone", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
 )
@@ -94,9 +96,12 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 	if d.Status != kv.DeliveryPending || !d.Deferred || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.At) {
 		return bus.Task{}, false, nil
 	}
+	// The event's own trace headers carry the attempt on in the
+	// publisher's trace, as a task from the matcher does.
 	body := d.Payload
+	var trace nats.Header
 	if len(body) == 0 {
-		body, err = f.bus.GetEvent(ctx, d.EventSeq)
+		body, trace, err = f.bus.GetEventTrace(ctx, d.EventSeq)
 	}
 	if errors.Is(err, bus.ErrEventGone) {
 		return bus.Task{}, false, f.expire(ctx, d)
@@ -112,6 +117,7 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 		Generation: d.Generation,
 		Trigger:    bus.TriggerScheduled,
 		Body:       body,
+		Header:     trace,
 		Attempt:    d.AttemptCount + 1,
 	}, true, nil
 }

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -120,4 +121,50 @@ func TestEngineTelemetry(t *testing.T) {
 	if d.AttemptCount != 2 {
 		t.Errorf("attempts = %d", d.AttemptCount)
 	}
+}
+
+// A retry that waited on the store's due list is published again by the
+// due loop, long after the event: its attempt must still be in the
+// publisher's trace, as every attempt of a task from the matcher is.
+func TestEngineDeferredRetryStaysInThePublishersTrace(t *testing.T) {
+	t.Parallel()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	h := newHarness(t, harnessOpts{
+		cfg: func(c *Config) {
+			c.TracerProvider = tp
+			c.Schedule = Schedule{time.Second}
+			c.DeferRetriesAfter = time.Second
+		},
+		bus: func(c *bus.Config) { c.TracerProvider = tp },
+	})
+	ep := newEndpoint(t, statusSeq(503, 200))
+	w := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "producer")
+	id, body := "evt_deferred_trace", envelopeBytes(t, "evt_deferred_trace", "user.created", "", "", "")
+	if err := h.bus.PublishEvent(ctx, id, "user.created", body); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	if d.AttemptCount != 2 {
+		t.Fatalf("attempts = %d, want 2", d.AttemptCount)
+	}
+	eventually(t, "both POST spans ended", func() bool { return len(postSpans(spans)) == 2 })
+	for i, s := range postSpans(spans) {
+		if s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+			t.Errorf("POST %d in trace %s, want the publisher's %s", i+1, s.SpanContext().TraceID(), parent.SpanContext().TraceID())
+		}
+	}
+}
+
+func postSpans(spans *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.SpanKind() == trace.SpanKindClient && s.Name() == "POST" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
