@@ -20,9 +20,28 @@ const (
 	headerBatchCommit = "Nats-Batch-Commit"
 )
 
-// maxAtomicBatch is the server's default limit of messages per atomic
-// batch; larger groups are split.
-const maxAtomicBatch = 1000
+// A batch holds at most maxAtomicBatch messages (the server's default
+// limit) and about maxAtomicBatchBytes of bodies: the server copies a whole
+// batch into memory to commit it, and the messages before the commit go
+// without flow control, so a huge one would only be dropped and refused.
+const (
+	maxAtomicBatch      = 1000
+	maxAtomicBatchBytes = 4 << 20
+)
+
+// nextAtomicBatch returns how many of tasks the next batch takes: at least
+// one, then up to the limits above.
+func nextAtomicBatch(tasks []Task) int {
+	n, size := 0, 0
+	for n < len(tasks) && n < maxAtomicBatch {
+		size += len(tasks[n].Body)
+		if n > 0 && size > maxAtomicBatchBytes {
+			break
+		}
+		n++
+	}
+	return n
+}
 
 // errBatchRefused is an atomic batch the server did not store (a message
 // id already in the duplicate window, a limit, a timeout): none of it was
@@ -39,27 +58,31 @@ func (c Config) useAtomicTasks() bool { return c.embedded() && c.SyncAlways }
 // batch: every message but the last is sent without waiting, the last
 // commits the batch and waits for the server's answer.
 func (b *Bus) publishTaskBatch(ctx context.Context, tasks []Task) error {
+	if len(tasks) == 0 {
+		return nil
+	}
 	id := nuid.Next()
-	for i := range tasks {
+	msg := func(i int) *nats.Msg {
 		m := taskMsg(ctx, &tasks[i])
 		m.Header[headerBatchID] = []string{id}
 		m.Header[headerBatchSeq] = []string{strconv.Itoa(i + 1)}
-		if i < len(tasks)-1 {
-			if err := b.nc.PublishMsg(m); err != nil {
-				return fmt.Errorf("publish task batch: %w", err)
-			}
-			continue
-		}
-		m.Header[headerBatchCommit] = []string{"1"}
-		rctx, cancel := context.WithTimeout(ctx, asyncAckTimeout)
-		defer cancel()
-		resp, err := b.nc.RequestMsgWithContext(rctx, m)
-		if err != nil {
-			return fmt.Errorf("commit task batch: %w", err)
-		}
-		return checkBatchAck(resp, len(tasks))
+		return m
 	}
-	return nil
+	last := len(tasks) - 1
+	for i := range last {
+		if err := b.nc.PublishMsg(msg(i)); err != nil {
+			return fmt.Errorf("publish task batch: %w", err)
+		}
+	}
+	commit := msg(last)
+	commit.Header[headerBatchCommit] = []string{"1"}
+	rctx, cancel := context.WithTimeout(ctx, asyncAckTimeout)
+	defer cancel()
+	resp, err := b.nc.RequestMsgWithContext(rctx, commit)
+	if err != nil {
+		return fmt.Errorf("commit task batch: %w", err)
+	}
+	return checkBatchAck(resp, len(tasks))
 }
 
 // checkBatchAck reads the server's answer to a batch commit.

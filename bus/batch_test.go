@@ -79,3 +79,29 @@ func batchIDs(t *testing.T, b *Bus, first uint64, count int) map[string]int {
 	}
 	return ids
 }
+
+func TestNextAtomicBatch(t *testing.T) {
+	t.Parallel()
+	tasks := func(n, size int) []Task {
+		out := make([]Task, n)
+		for i := range out {
+			out[i].Body = make([]byte, size)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		tasks []Task
+		want  int
+	}{
+		{"none", nil, 0},
+		{"small ones up to the count limit", tasks(maxAtomicBatch+3, 100), maxAtomicBatch},
+		{"fewer than the limits", tasks(7, 100), 7},
+		{"large ones up to the byte limit", tasks(10, maxAtomicBatchBytes/4), 4},
+		{"one larger than the byte limit goes alone", tasks(3, maxAtomicBatchBytes+1), 1},
+	} {
+		if got := nextAtomicBatch(tc.tasks); got != tc.want {
+			t.Errorf("%s: nextAtomicBatch = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

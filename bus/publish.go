@@ -100,9 +100,11 @@ func (b *Bus) publishTasks(ctx context.Context, tasks []Task) error {
 // which refuses a whole batch but only drops a single message.
 func (b *Bus) publishTasksAtomic(ctx context.Context, tasks []Task) error {
 	for len(tasks) > 0 {
-		n := min(len(tasks), maxAtomicBatch)
+		n := nextAtomicBatch(tasks)
 		err := b.publishTaskBatch(ctx, tasks[:n])
 		if errors.Is(err, errBatchRefused) {
+			// Duplicates after a replayed event are expected; anything else
+			// (a server limit) costs the fsyncs the batch was to save.
 			b.log.Debug("task batch refused, publishing its tasks one by one", "tasks", n, "error", err)
 			err = b.publishTasksAsync(ctx, tasks[:n])
 		}
