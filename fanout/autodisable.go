@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
 )
 
@@ -19,8 +18,11 @@ const (
 	// eventSource is the envelope source of events webhookd makes itself.
 	eventSource = "webhookd"
 
-	announceTries   = 3
+	// announceTimeout bounds one publish of an auto-disabled event, and
+	// one clearing of published notices.
 	announceTimeout = 5 * time.Second
+	// noticeBatch is how many kept notices one round publishes at most.
+	noticeBatch = 64
 )
 
 // envelope is the JSON shape of events webhookd publishes itself, field
@@ -60,42 +62,74 @@ type autoDisabledData struct {
 	DisabledReason      string `json:"disabled_reason"`
 }
 
-// announceAutoDisabled publishes webhook.auto_disabled for w, in w's scope,
-// so its owners' other webhooks hear of it. The webhook is already
-// disabled in the store, so this is tried a few times even while stopping
-// (one event id throughout: JetStream drops a repeat that did land).
-func (f *Fanout) announceAutoDisabled(ctx context.Context, w *kv.Webhook) {
-	log := f.log.With("webhook_id", w.ID)
-	log.Warn("webhook auto-disabled", "consecutive_failures", w.ConsecutiveFailures, "reason", w.DisabledReason)
+// announce publishes a webhook.auto_disabled notice in the webhook's
+// scope, so its owners' other webhooks hear of it. The store kept it in
+// the transaction that disabled the webhook; whoever publishes it clears
+// it (clearNotices). Should publishing fail here, or the process die
+// first, dueLoop publishes it later (publishNotices), under the same event
+// id, which JetStream's duplicate window uses to drop a repeat that did
+// land.
+func (f *Fanout) announce(ctx context.Context, n kv.AutoDisabledNotice) error {
 	data, err := json.Marshal(autoDisabledData{
-		WebhookID:           w.ID,
-		URL:                 w.URL,
-		ConsecutiveFailures: w.ConsecutiveFailures,
-		DisabledReason:      w.DisabledReason,
+		WebhookID:           n.WebhookID,
+		URL:                 n.URL,
+		ConsecutiveFailures: n.ConsecutiveFailures,
+		DisabledReason:      n.DisabledReason,
 	})
 	if err != nil {
-		log.Error("encoding auto-disabled event failed", "error", err)
-		return
+		return fmt.Errorf("fanout: auto-disabled data: %w", err)
 	}
-	id := bus.NewEventID()
-	body, err := buildEnvelope(id, EventAutoDisabled, f.cfg.Now(), w.TenantID, w.PartnerID, data)
+	body, err := buildEnvelope(n.EventID, EventAutoDisabled, n.At, n.TenantID, n.PartnerID, data)
 	if err != nil {
-		log.Error("encoding auto-disabled event failed", "error", err)
-		return
+		return err
 	}
-	base := context.WithoutCancel(ctx)
-	for try := 1; ; try++ {
-		pctx, cancel := context.WithTimeout(base, announceTimeout)
-		err = f.bus.PublishEvent(pctx, id, EventAutoDisabled, body)
-		cancel()
-		if err == nil {
-			log.Info("published auto-disabled event", "event_id", id)
-			return
-		}
-		if try == announceTries {
-			log.Error("publishing auto-disabled event failed", "event_id", id, "error", err)
-			return
-		}
-		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	pctx, cancel := context.WithTimeout(ctx, announceTimeout)
+	defer cancel()
+	if err := f.bus.PublishEvent(pctx, n.EventID, EventAutoDisabled, body); err != nil {
+		return err
 	}
+	f.log.Info("published auto-disabled event", "webhook_id", n.WebhookID, "event_id", n.EventID)
+	return nil
+}
+
+// clearNotices takes published notices off the store's list. Left there
+// (this failed), they are published again: a repeat, not a loss.
+func (f *Fanout) clearNotices(ctx context.Context, notices []kv.AutoDisabledNotice) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	if err := f.store.ClearNotices(cctx, notices); err != nil {
+		f.log.Warn("clearing published auto-disabled notices failed", "notices", len(notices), "error", err)
+	}
+}
+
+// publishNotices publishes the notices the store still holds (left by a
+// failed publish or a crash), then clears those it published, in one
+// write. It returns how many it read. One that fails to publish is left
+// for the next round and does not hold back the others.
+func (f *Fanout) publishNotices(ctx context.Context) int {
+	notices, err := f.store.Notices(ctx, noticeBatch)
+	if err != nil {
+		if !f.stopping() {
+			f.log.Warn("reading auto-disabled notices failed", "error", err)
+		}
+		return 0
+	}
+	var published []kv.AutoDisabledNotice
+	for _, n := range notices {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := f.announce(ctx, n); err != nil {
+			f.log.Warn("publishing auto-disabled event failed; will try again", "webhook_id", n.WebhookID, "event_id", n.EventID, "error", err)
+			continue
+		}
+		published = append(published, n)
+	}
+	if len(published) > 0 {
+		f.clearNotices(ctx, published)
+	}
+	if len(published) < len(notices) {
+		return 0 // some are left: the next round tries them again
+	}
+	return len(notices)
 }

@@ -276,6 +276,11 @@ func (f *Fanout) deliver(j *job) {
 			o.Defer = (f.cfg.DeferRetriesAfter > 0 && delay >= f.cfg.DeferRetriesAfter) || t.Attempt != 0
 		}
 	}
+	if !o.Success && o.AutoDisableAfter > 0 {
+		// Should this failure disable the webhook, the store keeps the
+		// notice of it under this id until it is published.
+		o.NoticeID = bus.NewEventID()
+	}
 	// The runner waits for the record before its next attempt: an attempt
 	// made and not yet recorded is one a crash repeats, so at most cap of
 	// them per webhook, the bound of the duplicates a crash can cause.
@@ -307,7 +312,14 @@ func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, o kv.A
 		log.Warn("webhook disabled", "reason", o.DisableReason)
 	}
 	if res.AutoDisabled && res.Webhook != nil {
-		f.announceAutoDisabled(ctx, res.Webhook)
+		log.Warn("webhook auto-disabled", "consecutive_failures", res.Webhook.ConsecutiveFailures, "reason", res.Webhook.DisabledReason)
+	}
+	if res.Notice != nil {
+		if err := f.announce(ctx, *res.Notice); err != nil {
+			log.Warn("publishing auto-disabled event failed; will try again", "event_id", res.Notice.EventID, "error", err)
+		} else {
+			f.clearNotices(ctx, []kv.AutoDisabledNotice{*res.Notice})
+		}
 	}
 	if outcome == outcomeRetry && !o.Defer {
 		h.nakDelay(delay)

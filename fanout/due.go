@@ -19,8 +19,9 @@ const (
 )
 
 // dueLoop publishes a task for every deferred attempt that has come due
-// (AttemptOutcome.Defer), then takes it off the store's due list. It ends
-// when Stop begins.
+// (AttemptOutcome.Defer), then takes it off the store's due list; each
+// round it first publishes the webhook.auto_disabled notices the store
+// still holds (announce). It ends when Stop begins.
 //
 // Publish, then clear: a crash in between publishes the task again, and
 // its message id (delivery, generation, attempt) makes JetStream drop the
@@ -35,6 +36,8 @@ func (f *Fanout) dueLoop() {
 		case <-f.soft.Done():
 			return
 		case <-t.C:
+		}
+		for !f.stopping() && f.publishNotices(f.soft) == noticeBatch {
 		}
 		for !f.stopping() {
 			n, err := f.publishDue(f.soft)

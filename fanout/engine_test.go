@@ -161,6 +161,53 @@ func TestEngineAutoDisablePublishesEvent(t *testing.T) {
 	}
 }
 
+// The notice of an auto-disable is kept in the store with the change, so
+// a notice the process did not get to publish (it died right after the
+// record) is published by the next round of the due loop, and once.
+func TestEngineAutoDisabledNoticeLeftBehindIsPublished(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	listener := newEndpoint(t, nil)
+	dead := h.addWebhook("https://gone.example/hook", []string{"order.*"}, func(w *kv.Webhook) { w.TenantID = "tnt_a" })
+	h.addWebhook(listener.url(), []string{EventAutoDisabled}, func(w *kv.Webhook) { w.TenantID = "tnt_a" })
+
+	// What a process that died right after recording the disabling
+	// failure leaves behind: the record, with its notice.
+	d, _ := h.createDelivery(dead, "order.created")
+	res, err := h.store.RecordAttempt(ctx, kv.AttemptOutcome{
+		WebhookID: dead.ID, DeliveryID: d.ID,
+		Attempt: kv.Attempt{StartedAt: time.Now(), StatusCode: 500, Error: "status 500"},
+		Final:   true, AutoDisableAfter: 1, NoticeID: "evt_left_behind",
+	})
+	if err != nil || !res.AutoDisabled || res.Notice == nil {
+		t.Fatalf("RecordAttempt = %+v, %v", res, err)
+	}
+
+	eventually(t, "notice published and delivered", func() bool { return listener.count() >= 1 })
+	eventually(t, "notice cleared", func() bool {
+		n, err := h.store.Notices(ctx, 10)
+		return err == nil && len(n) == 0
+	})
+	eventually(t, "events acked", h.eventsSettled)
+	r := listener.requests()[0]
+	var env struct {
+		EventType string `json:"event_type"`
+		Data      struct {
+			WebhookID string `json:"webhook_id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(r.Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if r.Header.Get("webhook-id") != "evt_left_behind" || env.EventType != EventAutoDisabled || env.Data.WebhookID != dead.ID {
+		t.Errorf("delivered %s %+v, want the kept notice", r.Header.Get("webhook-id"), env)
+	}
+	if n := listener.count(); n != 1 {
+		t.Errorf("listener got %d requests, want the notice once", n)
+	}
+}
+
 func TestEngineStopCancelsInFlightAndHandsBack(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{}, 1)

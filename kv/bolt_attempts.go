@@ -109,6 +109,22 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 	if err != nil {
 		return nil, 0, err
 	}
+	if res.AutoDisabled && o.NoticeID != "" {
+		n := AutoDisabledNotice{
+			EventID:             o.NoticeID,
+			WebhookID:           w.ID,
+			URL:                 w.URL,
+			TenantID:            w.TenantID,
+			PartnerID:           w.PartnerID,
+			ConsecutiveFailures: w.ConsecutiveFailures,
+			DisabledReason:      w.DisabledReason,
+			At:                  done,
+		}
+		if err := putNotice(tx, n); err != nil {
+			return nil, 0, err
+		}
+		res.Notice = &n
+	}
 	return res, ticket, nil
 }
 

@@ -28,6 +28,8 @@ import (
 //	due                           be64(unix nanos)|be64(id) -> webhook id:
 //	                              deliveries whose next attempt waits here
 //	                              (AttemptOutcome.Defer), soonest first
+//	notices                       be64(unix nanos)|event id -> notice JSON:
+//	                              webhook.auto_disabled events owed to the bus
 //
 // len is a uvarint length, ts is created_at as a sortable 12-byte time
 // (sign-flipped be64 unix seconds, be32 nanoseconds). Lists walk an index
@@ -42,6 +44,7 @@ var (
 	bucketByTenantPartner = []byte("webhooks_by_tenant_partner")
 	bucketHooks           = []byte("hooks")
 	bucketDue             = []byte("due")
+	bucketNotices         = []byte("notices")
 
 	subDeliveries = []byte("deliveries")
 	subStatus     = []byte("status")
@@ -54,8 +57,8 @@ var (
 const layoutVersion = "1"
 
 // rootBuckets are created when missing, also in an existing file (due
-// came later within layout 1: it starts empty).
-var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks, bucketDue}
+// and notices came later within layout 1: they start empty).
+var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks, bucketDue, bucketNotices}
 
 // initLayout creates the buckets on a new file, checks the version of an
 // existing one and returns the webhook change sequence.

@@ -49,7 +49,7 @@ func putWebhook(tx *bolt.Tx, old, w *Webhook) (ticket uint64, err error) {
 }
 
 // moveIndexes deletes the keys of from that are not in to and puts the
-// keys of to.
+// keys of to that are not in from (from's were stored with the old record).
 func moveIndexes(tx *bolt.Tx, from, to []indexEntry) error {
 	for _, o := range from {
 		if !containsIndex(to, o) {

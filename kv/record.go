@@ -172,6 +172,10 @@ type AttemptOutcome struct {
 	// AutoDisableAfter disables the webhook when its consecutive failures
 	// reach this number (0: never).
 	AutoDisableAfter int
+	// NoticeID is the event id of the webhook.auto_disabled notice kept
+	// (Notices) when this outcome disables the webhook; without one no
+	// notice is kept.
+	NoticeID string
 	// An attempt with Trigger test updates the delivery and the stats but
 	// never the webhook (failure streak, timestamps, status).
 	//
@@ -199,6 +203,23 @@ type AttemptResult struct {
 	// AutoDisabled is true when this outcome disabled the webhook by
 	// reaching AutoDisableAfter consecutive failures.
 	AutoDisabled bool
+	// Notice is the notice kept for it (with AttemptOutcome.NoticeID).
+	Notice *AutoDisabledNotice
+}
+
+// AutoDisabledNotice is a webhook.auto_disabled event owed to the bus. The
+// store writes it in the transaction that disabled the webhook and keeps
+// it until ClearNotices: a crash before it is published delays it, never
+// loses it.
+type AutoDisabledNotice struct {
+	EventID             string    `json:"event_id"`
+	WebhookID           string    `json:"webhook_id"`
+	URL                 string    `json:"url"`
+	TenantID            string    `json:"tenant_id,omitempty"`
+	PartnerID           string    `json:"partner_id,omitempty"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	DisabledReason      string    `json:"disabled_reason"`
+	At                  time.Time `json:"at"`
 }
 
 // WebhookFilter selects webhooks. Empty fields match everything.

@@ -51,6 +51,12 @@ type Store interface {
 	// ClearDue removes these entries from the due list (those already gone
 	// are ignored).
 	ClearDue(ctx context.Context, due []Due) error
+	// Notices returns up to limit kept webhook.auto_disabled notices
+	// (AttemptOutcome.NoticeID), oldest first. A notice stays until
+	// ClearNotices removes it, after it was published.
+	Notices(ctx context.Context, limit int) ([]AutoDisabledNotice, error)
+	// ClearNotices removes these notices (those already gone are ignored).
+	ClearNotices(ctx context.Context, notices []AutoDisabledNotice) error
 	// RequeueDelivery moves a success or failed delivery back to pending for
 	// a manual retry, bumping its Generation; ErrConflict if it is pending.
 	RequeueDelivery(ctx context.Context, webhookID string, id int64, now time.Time) (*Delivery, error)

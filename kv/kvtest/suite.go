@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 		{"Stats", statsTests},
 		{"Watch", watchTests},
 		{"Due", dueTests},
+		{"Notices", noticeTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
