@@ -28,14 +28,9 @@ func TestEngineTelemetry(t *testing.T) {
 	ep := newEndpoint(t, statusSeq(500, 200))
 	w := h.addWebhook(ep.url()+"/in?token=s3cret", []string{"user.created"}, nil)
 
-	ctx, parent := tp.Tracer("test").Start(context.Background(), "producer")
-	id, body := "evt_telemetry", envelopeBytes(t, "evt_telemetry", "user.created", "", "", "")
-	if err := h.bus.PublishEvent(ctx, id, "user.created", body); err != nil {
-		t.Fatal(err)
-	}
-	parent.End()
+	id := "evt_telemetry"
+	traceID := h.publishTraced(tp, id, "user.created")
 	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
-	traceID := parent.SpanContext().TraceID()
 
 	eventually(t, "spans ended", func() bool {
 		var deliver int
@@ -141,20 +136,16 @@ func TestEngineDeferredRetryStaysInThePublishersTrace(t *testing.T) {
 	ep := newEndpoint(t, statusSeq(503, 200))
 	w := h.addWebhook(ep.url(), []string{"user.created"}, nil)
 
-	ctx, parent := tp.Tracer("test").Start(context.Background(), "producer")
-	id, body := "evt_deferred_trace", envelopeBytes(t, "evt_deferred_trace", "user.created", "", "", "")
-	if err := h.bus.PublishEvent(ctx, id, "user.created", body); err != nil {
-		t.Fatal(err)
-	}
-	parent.End()
+	id := "evt_deferred_trace"
+	traceID := h.publishTraced(tp, id, "user.created")
 	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
 	if d.AttemptCount != 2 {
 		t.Fatalf("attempts = %d, want 2", d.AttemptCount)
 	}
 	eventually(t, "both POST spans ended", func() bool { return len(postSpans(spans)) == 2 })
 	for i, s := range postSpans(spans) {
-		if s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
-			t.Errorf("POST %d in trace %s, want the publisher's %s", i+1, s.SpanContext().TraceID(), parent.SpanContext().TraceID())
+		if s.SpanContext().TraceID() != traceID {
+			t.Errorf("POST %d in trace %s, want the publisher's %s", i+1, s.SpanContext().TraceID(), traceID)
 		}
 	}
 }
@@ -167,4 +158,16 @@ func postSpans(spans *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
 		}
 	}
 	return out
+}
+
+// publishTraced publishes an event inside a producer span of tp and
+// returns that span's trace id.
+func (h *harness) publishTraced(tp trace.TracerProvider, id, eventType string) trace.TraceID {
+	h.t.Helper()
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "producer")
+	defer parent.End()
+	if err := h.bus.PublishEvent(ctx, id, eventType, envelopeBytes(h.t, id, eventType, "", "", "")); err != nil {
+		h.t.Fatal(err)
+	}
+	return parent.SpanContext().TraceID()
 }
