@@ -378,6 +378,14 @@ func (f *Fanout) record(ctx context.Context, o kv.AttemptOutcome) (*kv.AttemptRe
 	return f.store.RecordAttempt(rctx, o)
 }
 
+// timeout is how long one attempt to w may take.
+func (f *Fanout) timeout(w *kv.Webhook) time.Duration {
+	if w.TimeoutSeconds > 0 {
+		return time.Duration(w.TimeoutSeconds) * time.Second
+	}
+	return f.cfg.DefaultTimeout
+}
+
 // send makes one signed POST of body to w, inside a client span.
 func (f *Fanout) send(ctx context.Context, w *kv.Webhook, deliveryID int64, eventID, eventType string, body []byte, now time.Time) Response {
 	hdr := BuildHeader(AttemptHeader{
@@ -391,12 +399,8 @@ func (f *Fanout) send(ctx context.Context, w *kv.Webhook, deliveryID int64, even
 		LegacyPrefix: f.cfg.LegacyPrefix,
 		Custom:       w.Headers,
 	})
-	timeout := f.cfg.DefaultTimeout
-	if w.TimeoutSeconds > 0 {
-		timeout = time.Duration(w.TimeoutSeconds) * time.Second
-	}
 	ctx, span := f.tel.startClient(ctx, w.URL)
-	resp := f.sender.Send(ctx, Request{URL: w.URL, Header: hdr, Body: body, Timeout: timeout})
+	resp := f.sender.Send(ctx, Request{URL: w.URL, Header: hdr, Body: body, Timeout: f.timeout(w)})
 	endClient(span, resp)
 	return resp
 }

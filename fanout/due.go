@@ -99,6 +99,12 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 	if d.Status != kv.DeliveryPending || !d.Deferred || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.At) {
 		return bus.Task{}, false, nil
 	}
+	if len(d.Payload) > 0 {
+		// Only a test delivery keeps its envelope, and it is deferred only
+		// to the deadline of its synchronous attempt: that attempt was
+		// never recorded, so the process stopped during it. Never retried.
+		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerTest, errTestInterrupted)
+	}
 	// The event's own trace headers carry the attempt on in the
 	// publisher's trace, as a task from the matcher does.
 	body := d.Payload
@@ -107,7 +113,8 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 		body, trace, err = f.bus.GetEventTrace(ctx, d.EventSeq)
 	}
 	if errors.Is(err, bus.ErrEventGone) {
-		return bus.Task{}, false, f.expire(ctx, d)
+		f.log.Warn("event expired before its retry: delivery failed", "webhook_id", d.WebhookID, "delivery_id", d.ID, "event_id", d.EventID)
+		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerScheduled, errEventExpired)
 	}
 	if err != nil {
 		return bus.Task{}, false, err
@@ -125,19 +132,25 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 	}, true, nil
 }
 
-// expire fails a deferred delivery whose event the events stream no
-// longer holds: there is nothing left to send. No request was made, so the
+// Why failUnattempted ends a delivery, in its attempt's error.
+const (
+	errEventExpired    = "event no longer in the events stream"
+	errTestInterrupted = "interrupted: webhookd stopped before this test attempt was recorded"
+)
+
+// failUnattempted fails a deferred delivery that no request is made for
+// (its event expired from the events stream, or its test attempt was
+// interrupted), recorded with reason. No request was made, so the
 // webhook's failure streak is left alone.
-func (f *Fanout) expire(ctx context.Context, d *kv.Delivery) error {
-	f.log.Warn("event expired before its retry: delivery failed", "webhook_id", d.WebhookID, "delivery_id", d.ID, "event_id", d.EventID)
+func (f *Fanout) failUnattempted(ctx context.Context, d *kv.Delivery, trigger kv.Trigger, reason string) error {
 	_, err := f.record(ctx, kv.AttemptOutcome{
 		WebhookID:  d.WebhookID,
 		DeliveryID: d.ID,
 		Generation: d.Generation,
 		Attempt: kv.Attempt{
 			StartedAt: f.cfg.Now(),
-			Error:     "event no longer in the events stream",
-			Trigger:   kv.TriggerScheduled,
+			Error:     reason,
+			Trigger:   trigger,
 		},
 		Final:   true,
 		Skipped: true,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -11,6 +12,10 @@ import (
 	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
 )
+
+// testGrace is how long past its timeout a test attempt may take to be
+// recorded before the due loop takes it for interrupted.
+const testGrace = time.Minute
 
 // Test makes one synchronous attempt of a test event to w and records it
 // as a delivery (trigger "test"), with no retries and without disabling
@@ -42,6 +47,7 @@ func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data
 		attribute.String("event_type", eventType)))
 	defer span.End()
 
+	deadline := now.Add(f.timeout(w) + testGrace)
 	d := &kv.Delivery{
 		WebhookID: w.ID,
 		EventID:   eventID,
@@ -52,6 +58,11 @@ func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data
 		Status:    kv.DeliveryPending,
 		CreatedAt: now,
 		UpdatedAt: now,
+		// On the due list until the attempt below is recorded: should the
+		// process die during it, the due loop fails the delivery at this
+		// deadline instead of leaving it pending for good.
+		Deferred:      true,
+		NextAttemptAt: &deadline,
 	}
 	if _, err := f.store.CreateDelivery(ctx, d); err != nil {
 		return nil, fmt.Errorf("fanout: test: create delivery: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
@@ -106,5 +107,64 @@ func TestTestCustomEvent(t *testing.T) {
 	}
 	if n := len(h.deliveries(w.ID)); n != 1 {
 		t.Errorf("%d deliveries, want 1 (invalid tests store nothing)", n)
+	}
+}
+
+// A test delivery waits on the due list only while its attempt runs: once
+// recorded, nothing of it is left there.
+func TestTestLeavesNothingDue(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{noStart: true})
+	f, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newEndpoint(t, nil)
+	w := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	d, err := f.Test(context.Background(), w, "", nil)
+	if err != nil {
+		t.Fatalf("Test: %v", err)
+	}
+	if d.Status != kv.DeliverySuccess || d.Deferred || d.NextAttemptAt != nil {
+		t.Fatalf("delivery = %s, deferred %v, next %v", d.Status, d.Deferred, d.NextAttemptAt)
+	}
+	if due, err := h.store.DueDeliveries(context.Background(), time.Now().Add(24*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Fatalf("due after the test = %+v, %v", due, err)
+	}
+}
+
+// A process that died during a test attempt left its delivery pending,
+// deferred to the attempt's deadline: the due loop then fails it as
+// interrupted, recorded, and never sends it again (tests are not retried).
+func TestTestInterruptedByACrashIsFailedAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ep := newEndpoint(t, nil)
+	w := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+
+	// What Test leaves when the process dies before the record, its
+	// deadline passed.
+	now := time.Now().UTC()
+	deadline := now.Add(-time.Second)
+	d := &kv.Delivery{WebhookID: w.ID, EventID: "evt_interrupted", EventType: EventTest,
+		Payload: envelopeBytes(t, "evt_interrupted", EventTest, "", "", ""), Status: kv.DeliveryPending,
+		Deferred: true, NextAttemptAt: &deadline, CreatedAt: now, UpdatedAt: now}
+	if _, err := h.store.CreateDelivery(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+
+	got := h.waitStatus(w.ID, d.EventID, kv.DeliveryFailed)
+	if len(got.Attempts) != 1 || got.Attempts[0].Error != errTestInterrupted || got.Attempts[0].Trigger != kv.TriggerTest {
+		t.Fatalf("attempts = %+v, want one interrupted test attempt", got.Attempts)
+	}
+	eventually(t, "nothing left due", func() bool {
+		due, err := h.store.DueDeliveries(context.Background(), time.Now().Add(time.Hour), 10)
+		return err == nil && len(due) == 0
+	})
+	if n := ep.count(); n != 0 {
+		t.Errorf("endpoint got %d requests, want none", n)
+	}
+	if w := h.webhook(w.ID); w.ConsecutiveFailures != 0 || w.Status != kv.WebhookActive {
+		t.Errorf("webhook after an interrupted test: %d failures, %s", w.ConsecutiveFailures, w.Status)
 	}
 }

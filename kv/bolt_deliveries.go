@@ -55,6 +55,7 @@ func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
 // bucket's sequence, or, when (WebhookID, EventID) exists, overwrites d
 // with the stored one and returns created false. ErrNotFound when the
 // webhook does not exist. Concurrent calls share a commit (committer).
+// With Deferred and NextAttemptAt it goes on the due list at once.
 func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 	if err := b.enter(ctx); err != nil {
 		return false, err
@@ -98,6 +99,12 @@ func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 		}
 		rec := in
 		rec.ID = int64(seq)
+		rec.Deferred = false
+		if in.Deferred {
+			if err := schedule(tx, &rec); err != nil {
+				return err
+			}
+		}
 		if err := hb.putDelivery(&rec, ""); err != nil {
 			return err
 		}

@@ -32,7 +32,10 @@ type Store interface {
 	// CreateDelivery stores a new pending delivery, assigning its ID. It is
 	// idempotent on (WebhookID, EventID): when that pair exists, d is
 	// overwritten with the stored record and created is false. ErrNotFound
-	// when the webhook does not exist.
+	// when the webhook does not exist. A new delivery with Deferred and
+	// NextAttemptAt set is on the due list from the start (DueDeliveries):
+	// the deadline of an attempt its creator makes at once, should the
+	// creator die before recording it.
 	CreateDelivery(ctx context.Context, d *Delivery) (created bool, err error)
 	// GetDelivery returns one delivery of a webhook with its attempts, or
 	// ErrNotFound (also when it belongs to another webhook).

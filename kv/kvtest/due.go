@@ -12,6 +12,45 @@ var dueTests = []subtest{
 	{"DeferredAttemptsListedByDueTime", testDueOrder},
 	{"NextOutcomeTakesADeliveryOffTheList", testDueMovesOn},
 	{"ClearDueRemovesOnlyTheGivenEntries", testClearDue},
+	{"DeliveryCreatedDeferredIsDueUntilRecorded", testCreateDeferred},
+}
+
+// A delivery whose creator attempts it at once (a synchronous test) is
+// created deferred to a deadline, on the due list until the attempt is
+// recorded: should the creator die first, the due list still knows it.
+func testCreateDeferred(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	createWebhook(t, s, newWebhook("wh_1", base))
+	deadline := base.Add(time.Minute)
+	d := &kv.Delivery{WebhookID: "wh_1", EventID: "evt_test", EventType: "webhook.test", Payload: []byte(`{}`),
+		Status: kv.DeliveryPending, Deferred: true, NextAttemptAt: &deadline, CreatedAt: base, UpdatedAt: base}
+	if created, err := s.CreateDelivery(ctx, d); err != nil || !created {
+		t.Fatalf("CreateDelivery = %v, %v", created, err)
+	}
+	if !d.Deferred || !sameTime(d.NextAttemptAt, &deadline) {
+		t.Fatalf("created delivery: deferred %v, next %v", d.Deferred, d.NextAttemptAt)
+	}
+	got := due(t, s, deadline, 10)
+	if len(got) != 1 || got[0].DeliveryID != d.ID || got[0].WebhookID != "wh_1" || !got[0].At.Equal(deadline) {
+		t.Fatalf("due = %+v, want the new delivery at its deadline", got)
+	}
+	// Created again (idempotent): still one entry.
+	again := *d
+	again.ID = 0
+	if created, err := s.CreateDelivery(ctx, &again); err != nil || created || again.ID != d.ID {
+		t.Fatalf("CreateDelivery again = %v, %v (id %d)", created, err, again.ID)
+	}
+	if n := len(due(t, s, deadline, 10)); n != 1 {
+		t.Fatalf("due after the repeat = %d entries", n)
+	}
+	o := attempt(d, base, 10, 200, true)
+	o.Final = true
+	if res := record(t, s, o); res.Delivery.Deferred || res.Delivery.Status != kv.DeliverySuccess {
+		t.Fatalf("after its attempt: deferred %v, status %s", res.Delivery.Deferred, res.Delivery.Status)
+	}
+	if got := due(t, s, deadline.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("due after the attempt was recorded: %+v", got)
+	}
 }
 
 func due(t *testing.T, s kv.Store, until time.Time, limit int) []kv.Due {
