@@ -20,7 +20,7 @@ const (
 	DefaultMaxEventBytes    = 256 << 10
 	DefaultEventsMaxAge     = 7 * 24 * time.Hour
 	DefaultDeadLetterMaxAge = 30 * 24 * time.Hour
-	DefaultDeliverAckWait   = 60 * time.Second
+	DefaultDeliverAckWait   = 20 * time.Second
 	DefaultSyncInterval     = time.Second
 	DefaultStartTimeout     = 30 * time.Second
 	DefaultDrainTimeout     = 10 * time.Second
@@ -65,8 +65,10 @@ type Config struct {
 	// DeadLetterMaxAge is how long the dead-letter stream keeps messages.
 	// Defaults to 30 days.
 	DeadLetterMaxAge time.Duration
-	// DeliverAckWait is the deliver consumer's AckWait; it must exceed the
-	// longest HTTP attempt. Defaults to 60s.
+	// DeliverAckWait is the deliver consumer's AckWait. The tasks a process
+	// holds are kept alive with InProgress every quarter of it, so it does
+	// not bound an attempt's length: it is how long the tasks of a process
+	// that died wait before JetStream hands them out again. Defaults to 20s.
 	DeliverAckWait time.Duration
 	// StartTimeout bounds how long the embedded server may take to become
 	// ready (JetStream recovery included). Defaults to 30s.

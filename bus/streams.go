@@ -29,7 +29,9 @@ const (
 
 // Consumer settings that are not configuration.
 const (
-	matchAckWait       = 30 * time.Second
+	// matchAckWait: held events are kept alive with InProgress, so this is
+	// how long a dead process's events wait before they are matched again.
+	matchAckWait       = 20 * time.Second
 	matchMaxAckPending = 4096
 	// eventHeaderAllowance is room for Nats-Msg-Id and trace headers above
 	// MaxEventBytes in the events stream's MaxMsgSize (which counts headers).

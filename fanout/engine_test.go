@@ -236,7 +236,7 @@ func TestEngineStopCancelsInFlightAndHandsBack(t *testing.T) {
 		t.Fatalf("after a cancelled attempt delivery = %+v, want pending without attempts", d)
 	}
 	// The task was handed back without delay: a new engine takes it long
-	// before the 60s AckWait.
+	// before the 20s AckWait.
 	h.start()
 	d := h.waitStatus(w.ID, id, kv.DeliverySuccess)
 	if d.AttemptCount != 1 || ep.count() != 2 {

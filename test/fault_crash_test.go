@@ -129,7 +129,7 @@ func kill9UnderLoad(t *testing.T, fsync string) {
 	}
 	published, accepted, bad := l.counts()
 	// After a kill, JetStream hands an unacknowledged message back once its
-	// consumer's AckWait has passed (30 s for events, 60 s for tasks).
+	// consumer's AckWait has passed (20 s).
 	// A long run also leaves a backlog to work off (the load is above what
 	// two cores deliver).
 	if missing := sk.waitDelivered(l, names, crashWants, 3*time.Minute+6*loadFor); len(missing) > 0 {

@@ -49,7 +49,7 @@ func TestFaultSIGTERMUnderLoadDrainsAndResendsNothing(t *testing.T) {
 		t.Errorf("publishers could not get every event acknowledged")
 	}
 	// Stop hands every message back at once: nothing waits for JetStream's
-	// AckWait (30 s for events, 60 s for tasks) after the restart, which
+	// AckWait (20 s) after the restart, which
 	// would show as a long silence at the receivers with work outstanding.
 	missing, gap := sk.waitDeliveredGap(l, names, crashWants, 2*time.Minute+4*loadFor)
 	if len(missing) > 0 {
@@ -58,7 +58,7 @@ func TestFaultSIGTERMUnderLoadDrainsAndResendsNothing(t *testing.T) {
 	t.Logf("all delivered %s after the restart; longest silence with deliveries outstanding %s",
 		time.Since(lives[1].Start).Round(time.Millisecond), gap.Round(time.Millisecond))
 	// Known gap: events in a pull that is under way when Stop begins can be
-	// left to the events consumer's AckWait (30 s). Lateness, not loss:
+	// left to the events consumer's AckWait (20 s). Lateness, not loss:
 	// reported here, asserted only beyond AckWait.
 	if gap > 15*time.Second {
 		t.Logf("receivers got nothing for %s while deliveries were outstanding: some messages were left to AckWait", gap)

@@ -42,7 +42,7 @@ func TestRestartMidRetryContinuesTheAttemptCount(t *testing.T) {
 	tok = d.superToken(t)
 
 	// After a crash JetStream redelivers an unacked task once its AckWait
-	// (60 s) has passed, so allow for that.
+	// (20 s) has passed, so allow for that.
 	dl := d.waitDelivery(t, tok, w.ID, "evt_restart_1", 150*time.Second, "success")
 	if dl.AttemptCount != 4 {
 		t.Fatalf("attempt_count = %d after restart, want 4 (3 failures + 1 success)", dl.AttemptCount)

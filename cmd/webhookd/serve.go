@@ -69,7 +69,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		SyncAlways:     cfg.Fsync == "always",
 		EventPrefix:    cfg.EventPrefix,
 		MaxEventBytes:  cfg.MaxEventBytes,
-		DeliverAckWait: 60 * time.Second,
 		Logger:         log.With("component", "bus"),
 		TracerProvider: tel.tracer,
 		MeterProvider:  tel.meter,
