@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
 )
@@ -38,6 +36,7 @@ func (f *Fanout) dueLoop() {
 		case <-t.C:
 		}
 		for !f.stopping() && f.publishNotices(f.soft) == noticeBatch {
+			// A full batch went out: more may be waiting.
 		}
 		for !f.stopping() {
 			n, err := f.publishDue(f.soft)
@@ -103,18 +102,14 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 		// Only a test delivery keeps its envelope, and it is deferred only
 		// to the deadline of its synchronous attempt: that attempt was
 		// never recorded, so the process stopped during it. Never retried.
-		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerTest, errTestInterrupted)
+		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerTest, reasonTestInterrupted)
 	}
 	// The event's own trace headers carry the attempt on in the
 	// publisher's trace, as a task from the matcher does.
-	body := d.Payload
-	var trace nats.Header
-	if len(body) == 0 {
-		body, trace, err = f.bus.GetEventTrace(ctx, d.EventSeq)
-	}
+	body, trace, err := f.bus.GetEventTrace(ctx, d.EventSeq)
 	if errors.Is(err, bus.ErrEventGone) {
 		f.log.Warn("event expired before its retry: delivery failed", "webhook_id", d.WebhookID, "delivery_id", d.ID, "event_id", d.EventID)
-		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerScheduled, errEventExpired)
+		return bus.Task{}, false, f.failUnattempted(ctx, d, kv.TriggerScheduled, reasonEventExpired)
 	}
 	if err != nil {
 		return bus.Task{}, false, err
@@ -134,8 +129,8 @@ func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) 
 
 // Why failUnattempted ends a delivery, in its attempt's error.
 const (
-	errEventExpired    = "event no longer in the events stream"
-	errTestInterrupted = "interrupted: webhookd stopped before this test attempt was recorded"
+	reasonEventExpired    = "event no longer in the events stream"
+	reasonTestInterrupted = "interrupted: webhookd stopped before this test attempt was recorded"
 )
 
 // failUnattempted fails a deferred delivery that no request is made for

@@ -154,7 +154,7 @@ func TestTestInterruptedByACrashIsFailedAtItsDeadline(t *testing.T) {
 	}
 
 	got := h.waitStatus(w.ID, d.EventID, kv.DeliveryFailed)
-	if len(got.Attempts) != 1 || got.Attempts[0].Error != errTestInterrupted || got.Attempts[0].Trigger != kv.TriggerTest {
+	if len(got.Attempts) != 1 || got.Attempts[0].Error != reasonTestInterrupted || got.Attempts[0].Trigger != kv.TriggerTest {
 		t.Fatalf("attempts = %+v, want one interrupted test attempt", got.Attempts)
 	}
 	eventually(t, "nothing left due", func() bool {

@@ -72,20 +72,30 @@ func (b *Bolt) DueDeliveries(ctx context.Context, until time.Time, limit int) ([
 
 // ClearDue implements Store.
 func (b *Bolt) ClearDue(ctx context.Context, due []Due) error {
+	keys := make([][]byte, len(due))
+	for i, d := range due {
+		keys[i] = dueKey(d.At, d.DeliveryID)
+	}
+	return b.deleteKeys(ctx, "clear due deliveries", bucketDue, keys)
+}
+
+// deleteKeys removes keys from a root bucket in one group commit (keys
+// already gone are no error).
+func (b *Bolt) deleteKeys(ctx context.Context, op string, bucket []byte, keys [][]byte) error {
 	if err := b.enter(ctx); err != nil {
 		return err
 	}
-	if len(due) == 0 {
+	if len(keys) == 0 {
 		return nil
 	}
 	err := b.commit.do(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketDue)
-		for _, d := range due {
-			if err := bk.Delete(dueKey(d.At, d.DeliveryID)); err != nil {
+		bk := tx.Bucket(bucket)
+		for _, k := range keys {
+			if err := bk.Delete(k); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return b.wrap("clear due deliveries", err)
+	return b.wrap(op, err)
 }

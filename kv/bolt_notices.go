@@ -54,20 +54,9 @@ func (b *Bolt) Notices(ctx context.Context, limit int) ([]AutoDisabledNotice, er
 
 // ClearNotices implements Store.
 func (b *Bolt) ClearNotices(ctx context.Context, notices []AutoDisabledNotice) error {
-	if err := b.enter(ctx); err != nil {
-		return err
+	keys := make([][]byte, len(notices))
+	for i, n := range notices {
+		keys[i] = noticeKey(n)
 	}
-	if len(notices) == 0 {
-		return nil
-	}
-	err := b.commit.do(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketNotices)
-		for _, n := range notices {
-			if err := bk.Delete(noticeKey(n)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return b.wrap("clear notices", err)
+	return b.deleteKeys(ctx, "clear notices", bucketNotices, keys)
 }
