@@ -43,9 +43,10 @@ func nextAtomicBatch(tasks []Task) int {
 	return n
 }
 
-// errBatchRefused is an atomic batch the server did not store (a message
-// id already in the duplicate window, a limit, a timeout): none of it was
-// stored.
+// errBatchRefused is an atomic batch the server answered it did not
+// store (a message id already in the duplicate window, a limit): none of
+// it was stored. A commit that got no answer is a plain error: some of it
+// may be stored, and the caller publishes it all again (message ids).
 var errBatchRefused = errors.New("atomic batch refused")
 
 // useAtomicTasks reports whether tasks are published in atomic batches:

@@ -22,7 +22,8 @@
 //     dueLoop turns back into a task when due: a long backlog costs disk,
 //     not the server's memory. A webhook's 410 disables it; too many
 //     consecutive failures auto-disable it and publish a
-//     webhook.auto_disabled event.
+//     webhook.auto_disabled event, kept in the store (written with the
+//     disable) until it is published.
 //
 // Test makes one synchronous attempt of a test event for the admin API.
 //
@@ -31,7 +32,9 @@
 // queue is over its size, one runner per webhook with work (it runs that
 // webhook's queued tasks one after another, each holding one of Workers
 // slots, and ends when the queue is empty; at most PerWebhookConcurrency
-// per webhook), the due loop, and one keep-alive goroutine per
+// per webhook), the due loop (which also publishes the auto-disabled
+// events left unpublished and fails test deliveries whose synchronous
+// attempt a crash interrupted), and one keep-alive goroutine per
 // stage that calls InProgress on every held message well
 // inside AckWait. The store's webhook watch runs on a context Stop
 // cancels. Stop ends the pulls (each finishes its current pull, at most
