@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -64,9 +63,9 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 	}
 
 	a, done := numberAttempt(o.Attempt, d, now)
-	av, err := json.Marshal(&a)
+	av, err := encodeAttempt(nil, &a)
 	if err != nil {
-		return nil, 0, fmt.Errorf("encode attempt: %w", err)
+		return nil, 0, err
 	}
 	if err := hb.attempts.Put(attemptKey(d.ID, a.Attempt), av); err != nil {
 		return nil, 0, err

@@ -4,38 +4,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
-
-func decodeDelivery(v []byte) (*Delivery, error) {
-	d := &Delivery{}
-	if err := json.Unmarshal(v, d); err != nil {
-		return nil, fmt.Errorf("decode delivery: %w", err)
-	}
-	return d, nil
-}
 
 func (hb hookBuckets) delivery(id int64) (*Delivery, error) {
 	v := hb.deliveries.Get(be64(uint64(id)))
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeDelivery(v)
+	return decodeDelivery(v, hb.webhookID)
 }
 
 // putDelivery stores d (never its attempts) and moves its status key from
 // the one of status from ("" for a new delivery).
 func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
-	rec := *d
-	rec.Attempts = nil
-	v, err := json.Marshal(&rec)
+	v, err := encodeDelivery(nil, d)
 	if err != nil {
-		return fmt.Errorf("encode delivery: %w", err)
+		return err
 	}
 	if err := hb.deliveries.Put(be64(uint64(d.ID)), v); err != nil {
 		return err
@@ -152,9 +140,9 @@ func (b *Bolt) GetDelivery(ctx context.Context, webhookID string, id int64) (*De
 		prefix := be64(uint64(id))
 		c := hb.attempts.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var a Attempt
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode attempt: %w", err)
+			a, err := decodeAttempt(v)
+			if err != nil {
+				return err
 			}
 			d.Attempts = append(d.Attempts, a)
 		}

@@ -10,7 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 1):
+// The file's layout (schema version 2):
 //
 //	meta                          version; its sequence numbers webhook changes
 //	webhooks                      id -> Webhook JSON
@@ -21,10 +21,11 @@ import (
 //	hooks                         its sequence numbers deliveries (1, 2, ...)
 //	  <webhook id>                one bucket per webhook, dropped with it
 //	    stats                     key: statCounters, varint encoded
-//	    deliveries                be64(id) -> Delivery JSON (no attempts)
+//	    deliveries                be64(id) -> Delivery record (codec.go; no
+//	                              webhook id, no attempts)
 //	    status                    statusByte|be64(id) -> nil
 //	    events                    event id -> be64(id)
-//	    attempts                  be64(id)|be32(n) -> Attempt JSON
+//	    attempts                  be64(id)|be32(n) -> Attempt record (codec.go)
 //	due                           be64(unix nanos)|be64(id) -> webhook id:
 //	                              deliveries whose next attempt waits here
 //	                              (AttemptOutcome.Defer), soonest first
@@ -54,10 +55,12 @@ var (
 	keyVersion    = []byte("version")
 )
 
-const layoutVersion = "1"
+const layoutVersion = "2"
 
 // rootBuckets are created when missing, also in an existing file (due
-// and notices came later within layout 1: they start empty).
+// and notices came later within layout 1: they start empty). Layout 2
+// differs from 1 only in the records of deliveries and attempts, and a
+// file of layout 1 is upgraded by writing version 2 when opened.
 var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks, bucketDue, bucketNotices}
 
 // initLayout creates the buckets on a new file, checks the version of an
@@ -75,6 +78,13 @@ func initLayout(db *bolt.DB) (seq uint64, err error) {
 			if err := meta.Put(keyVersion, []byte(layoutVersion)); err != nil {
 				return err
 			}
+		case string(v) == "1":
+			// Layout 1 stored deliveries and attempts as JSON; they are
+			// still read, and new ones are written in the binary form.
+			// The new number keeps older binaries off the file.
+			if err := meta.Put(keyVersion, []byte(layoutVersion)); err != nil {
+				return err
+			}
 		case string(v) != layoutVersion:
 			return fmt.Errorf("unsupported layout version %q", v)
 		}
@@ -86,6 +96,7 @@ func initLayout(db *bolt.DB) (seq uint64, err error) {
 
 // hookBuckets are one webhook's sub-buckets inside a transaction.
 type hookBuckets struct {
+	webhookID                                  string
 	root, deliveries, status, events, attempts *bolt.Bucket
 }
 
@@ -96,6 +107,7 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 		return hb, false
 	}
 	hb = hookBuckets{
+		webhookID:  webhookID,
 		root:       root,
 		deliveries: root.Bucket(subDeliveries),
 		status:     root.Bucket(subStatus),

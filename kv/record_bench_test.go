@@ -37,7 +37,7 @@ func BenchmarkEncodeDelivery(b *testing.B) {
 	_, d, _ := benchRecords()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := json.Marshal(d); err != nil {
+		if _, err := encodeDelivery(nil, d); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -45,11 +45,24 @@ func BenchmarkEncodeDelivery(b *testing.B) {
 
 func BenchmarkDecodeDelivery(b *testing.B) {
 	_, d, _ := benchRecords()
+	v, _ := encodeDelivery(nil, d)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeDelivery(v, d.WebhookID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A delivery of layout 1 (JSON), as files written before layout 2 hold.
+func BenchmarkDecodeDeliveryJSON(b *testing.B) {
+	_, d, _ := benchRecords()
 	v, _ := json.Marshal(d)
 	b.SetBytes(int64(len(v)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeDelivery(v); err != nil {
+		if _, err := decodeDelivery(v, d.WebhookID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -59,7 +72,18 @@ func BenchmarkEncodeAttempt(b *testing.B) {
 	_, _, a := benchRecords()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := json.Marshal(&a); err != nil {
+		if _, err := encodeAttempt(nil, &a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeAttempt(b *testing.B) {
+	_, _, a := benchRecords()
+	v, _ := encodeAttempt(nil, &a)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeAttempt(v); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,0 +1,153 @@
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A file of layout 1 (JSON deliveries and attempts) opens, reads as it was
+// written, takes new attempts, and is marked layout 2; a file of an
+// unknown layout is refused.
+func TestBoltUpgradesLayout1(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kv.db")
+	s, err := OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://example.com", Status: WebhookActive, MaxRetries: 3}); err != nil {
+		t.Fatal(err)
+	}
+	d := &Delivery{WebhookID: "wh_1", EventID: "evt_1", EventType: "user.created", TenantID: "tnt_1", EventSeq: 7}
+	if _, err := s.CreateDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(time.Minute).UTC()
+	if _, err := s.RecordAttempt(ctx, AttemptOutcome{WebhookID: "wh_1", DeliveryID: d.ID,
+		Attempt: Attempt{StartedAt: time.Now().UTC(), DurationMS: 3, StatusCode: 500, Error: "http 500"}, NextAttemptAt: &next}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.GetDelivery(ctx, "wh_1", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rewriteAsLayout1(t, path)
+
+	s, err = OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetDelivery(ctx, "wh_1", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("delivery of layout 1:\n got %+v\nwant %+v", got, want)
+	}
+	res, err := s.RecordAttempt(ctx, AttemptOutcome{WebhookID: "wh_1", DeliveryID: d.ID,
+		Attempt: Attempt{StartedAt: time.Now().UTC(), DurationMS: 2, StatusCode: 200}, Success: true})
+	if err != nil || res.Stale {
+		t.Fatalf("attempt on a layout-1 delivery: %+v, %v", res, err)
+	}
+	got, err = s.GetDelivery(ctx, "wh_1", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != DeliverySuccess || len(got.Attempts) != 2 || got.Attempts[0].Error != "http 500" {
+		t.Fatalf("after the upgrade: status %s, attempts %+v", got.Status, got.Attempts)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := layoutOf(t, path); v != layoutVersion {
+		t.Fatalf("layout after opening = %q, want %q", v, layoutVersion)
+	}
+
+	setLayout(t, path, "3")
+	if _, err := OpenBolt(BoltOptions{Path: path}); err == nil || !strings.Contains(err.Error(), `unsupported layout version "3"`) {
+		t.Fatalf("opening layout 3: %v, want unsupported layout version", err)
+	}
+}
+
+// rewriteAsLayout1 turns the file's deliveries and attempts into JSON and
+// its version into 1, as webhookd wrote them before layout 2.
+func rewriteAsLayout1(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		hb, _ := hook(tx, "wh_1")
+		if err := rewrite(hb.deliveries, func(v []byte) (any, error) { return decodeDelivery(v, "wh_1") }); err != nil {
+			return err
+		}
+		if err := rewrite(hb.attempts, func(v []byte) (any, error) { a, err := decodeAttempt(v); return &a, err }); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte("1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rewrite(b *bolt.Bucket, decode func([]byte) (any, error)) error {
+	next := map[string][]byte{}
+	err := b.ForEach(func(k, v []byte) error {
+		rec, err := decode(v)
+		if err != nil {
+			return err
+		}
+		js, err := json.Marshal(rec)
+		next[string(k)] = js
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range next {
+		if err := b.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func layoutOf(t *testing.T, path string) (v string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get(keyVersion))
+		return nil
+	})
+	return v
+}
+
+func setLayout(t *testing.T, path, v string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte(v)) }); err != nil {
+		t.Fatal(err)
+	}
+}
