@@ -201,7 +201,7 @@ func (f *Fanout) deliver(j *job) {
 	}
 	defer f.limiter.release(t.DeliveryID)
 
-	d, err := f.store.GetDelivery(ctx, w.ID, t.DeliveryID)
+	d, err := f.store.DeliveryState(ctx, w.ID, t.DeliveryID)
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
 		h.ack()

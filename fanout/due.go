@@ -88,7 +88,7 @@ func (f *Fanout) publishDue(ctx context.Context) (int, error) {
 // nothing to publish (the delivery is gone or moved on, or its event has
 // expired from the events stream: then it fails for good, recorded).
 func (f *Fanout) dueTask(ctx context.Context, e kv.Due) (bus.Task, bool, error) {
-	d, err := f.store.GetDelivery(ctx, e.WebhookID, e.DeliveryID)
+	d, err := f.store.DeliveryState(ctx, e.WebhookID, e.DeliveryID)
 	if errors.Is(err, kv.ErrNotFound) {
 		return bus.Task{}, false, nil
 	}

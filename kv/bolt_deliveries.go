@@ -125,6 +125,15 @@ func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 // GetDelivery returns one delivery of a webhook with its attempts, oldest
 // first.
 func (b *Bolt) GetDelivery(ctx context.Context, webhookID string, id int64) (*Delivery, error) {
+	return b.getDelivery(ctx, webhookID, id, true)
+}
+
+// DeliveryState returns one delivery of a webhook without its attempts.
+func (b *Bolt) DeliveryState(ctx context.Context, webhookID string, id int64) (*Delivery, error) {
+	return b.getDelivery(ctx, webhookID, id, false)
+}
+
+func (b *Bolt) getDelivery(ctx context.Context, webhookID string, id int64, withAttempts bool) (*Delivery, error) {
 	if err := b.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -134,7 +143,7 @@ func (b *Bolt) GetDelivery(ctx context.Context, webhookID string, id int64) (*De
 		if !ok {
 			return ErrNotFound
 		}
-		if d, err = hb.delivery(id); err != nil {
+		if d, err = hb.delivery(id); err != nil || !withAttempts {
 			return err
 		}
 		prefix := be64(uint64(id))

@@ -40,6 +40,9 @@ type Store interface {
 	// GetDelivery returns one delivery of a webhook with its attempts, or
 	// ErrNotFound (also when it belongs to another webhook).
 	GetDelivery(ctx context.Context, webhookID string, id int64) (*Delivery, error)
+	// DeliveryState is GetDelivery without the attempts: what deciding on
+	// a task needs, without reading a retried delivery's whole history.
+	DeliveryState(ctx context.Context, webhookID string, id int64) (*Delivery, error)
 	// ListDeliveries returns one page of a webhook's deliveries, newest
 	// first (without attempts), and the total matching.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error)

@@ -3,6 +3,7 @@ package kvtest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,21 @@ func testRetryThenSuccess(t *testing.T, s kv.Store) {
 	got := getDelivery(t, s, "wh_1", d.ID)
 	if got.Status != kv.DeliverySuccess || len(got.Attempts) != 2 {
 		t.Fatalf("GetDelivery = %+v, want success with 2 attempts", got)
+	}
+	state, err := s.DeliveryState(context.Background(), "wh_1", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutAttempts := *got
+	withoutAttempts.Attempts = nil
+	if !reflect.DeepEqual(state, &withoutAttempts) {
+		t.Fatalf("DeliveryState = %+v, want GetDelivery's without attempts %+v", state, &withoutAttempts)
+	}
+	if _, err := s.DeliveryState(context.Background(), "wh_2", d.ID); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("DeliveryState(another webhook) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeliveryState(context.Background(), "wh_1", d.ID+1000); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("DeliveryState(no such id) = %v, want ErrNotFound", err)
 	}
 	a1, a2 := got.Attempts[0], got.Attempts[1]
 	if a1.Attempt != 1 || a1.StatusCode != 503 || a1.Error != "status 503" || a1.ResponseBody != "body of 503" ||
