@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkDeliveryLifecycle is what one delivery costs the store on the
@@ -67,4 +69,44 @@ func benchLifecycle(b *testing.B, hooks int) {
 	after := s.db.Stats()
 	diff := after.Sub(&before)
 	b.ReportMetric(float64(diff.TxStats.GetWrite())/float64(b.N), "pages/delivery")
+}
+
+// Buckets keyed by growing ids split their pages nearly full: a history
+// of deliveries created and attempted in order leaves the pages of the
+// deliveries, their attempts and the status index mostly used, not half
+// empty as at bbolt's default split.
+func TestAppendOrderedBucketsStayDense(t *testing.T) {
+	t.Parallel()
+	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://receiver.example", Status: WebhookActive}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		d := &Delivery{WebhookID: "wh_1", EventID: fmt.Sprintf("evt_%d", i), EventType: "user.created", EventSeq: uint64(i)}
+		if _, err := s.CreateDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordAttempt(ctx, AttemptOutcome{WebhookID: "wh_1", DeliveryID: d.ID, Success: true,
+			Attempt: Attempt{StartedAt: time.Now(), DurationMS: 2, StatusCode: 200}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		hb, _ := hook(tx, "wh_1")
+		for name, b := range map[string]*bolt.Bucket{"deliveries": hb.deliveries, "attempts": hb.attempts, "status": hb.status} {
+			st := b.Stats()
+			if used := float64(st.LeafInuse) / float64(st.LeafAlloc); used < 0.8 {
+				t.Errorf("%s: %.0f %% of %d leaf pages used, want at least 80 %%", name, 100*used, st.LeafPageN)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -114,11 +114,12 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 		events:     root.Bucket(subEvents),
 		attempts:   root.Bucket(subAttempts),
 	}
-	// Deliveries and attempts are keyed by growing ids, so new keys land
-	// at the end: split full pages nearly full rather than at bbolt's
-	// default half, or every page stays half empty.
+	// Deliveries, attempts and the status index are keyed by growing ids,
+	// so new keys land at the end: split full pages nearly full rather
+	// than at bbolt's default half, or every page stays half empty.
 	hb.deliveries.FillPercent = appendFillPercent
 	hb.attempts.FillPercent = appendFillPercent
+	hb.status.FillPercent = appendFillPercent
 	return hb, true
 }
 
