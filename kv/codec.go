@@ -243,10 +243,10 @@ func (r *recReader) int() int64 {
 	return v
 }
 
-// smallInt reads an int field (counts, status codes) that must fit an int32.
+// smallInt reads an int field (counts, status codes).
 func (r *recReader) smallInt() int {
 	v := r.int()
-	if v < math.MinInt32 || v > math.MaxInt32 {
+	if v < math.MinInt || v > math.MaxInt {
 		r.err = errShortRecord
 		return 0
 	}

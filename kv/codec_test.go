@@ -123,6 +123,67 @@ func TestJSONRecordsOfLayout1AreRead(t *testing.T) {
 	}
 }
 
+// Records exactly as webhookd before layout 2 wrote them (taken from a
+// file of d9a2b53), so that a change of the JSON tags cannot go unnoticed.
+func TestLiteralLayout1RecordsAreRead(t *testing.T) {
+	d, err := decodeDelivery([]byte(`{"id":200000,"webhook_id":"wh_01M8JY3C6X1VKH7GT572PBT9EH","event_id":"evt_backlog_199999",`+
+		`"event_type":"user.created","tenant_id":"tnt_bench","event_seq":200000,"status":"pending","attempt_count":1,`+
+		`"generation":0,"next_attempt_at":"2026-11-29T07:09:32.712716037Z","deferred":true,"error":"connection refused",`+
+		`"duration_ms":1,"created_at":"2026-11-29T05:58:16.427604804Z","updated_at":"2026-11-29T05:59:02.754468359Z"}`),
+		"wh_01M8JY3C6X1VKH7GT572PBT9EH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339Nano, s); return v }
+	if d.ID != 200000 || d.WebhookID != "wh_01M8JY3C6X1VKH7GT572PBT9EH" || d.EventID != "evt_backlog_199999" ||
+		d.EventType != "user.created" || d.TenantID != "tnt_bench" || d.EventSeq != 200000 || d.Status != DeliveryPending ||
+		d.AttemptCount != 1 || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at("2026-11-29T07:09:32.712716037Z")) ||
+		!d.Deferred || d.Error != "connection refused" || d.DurationMS != 1 ||
+		!d.CreatedAt.Equal(at("2026-11-29T05:58:16.427604804Z")) || !d.UpdatedAt.Equal(at("2026-11-29T05:59:02.754468359Z")) {
+		t.Fatalf("layout-1 delivery read as %+v", d)
+	}
+	a, err := decodeAttempt([]byte(`{"attempt":1,"started_at":"2026-11-29T05:59:02.753468359Z","duration_ms":1,` +
+		`"error":"connection refused","trigger":"scheduled"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Attempt != 1 || !a.StartedAt.Equal(at("2026-11-29T05:59:02.753468359Z")) || a.DurationMS != 1 ||
+		a.Error != "connection refused" || a.Trigger != TriggerScheduled {
+		t.Fatalf("layout-1 attempt read as %+v", a)
+	}
+}
+
+// Whatever encodes decodes: integers beyond 32 bits and times in other
+// zones (read back as the same instant, in UTC).
+func TestRecordsKeepLargeValuesAndInstants(t *testing.T) {
+	zone := time.FixedZone("CEST", 2*3600)
+	local := time.Date(2026, 7, 1, 12, 0, 0, 5, zone)
+	d := &Delivery{WebhookID: "wh_1", Status: DeliveryPending, AttemptCount: 1 << 40, Generation: 1<<31 + 1,
+		ResponseStatusCode: -(1 << 33), EventSeq: 1<<64 - 1, CreatedAt: local, UpdatedAt: time.Now()}
+	v, err := encodeDelivery(nil, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeDelivery(v, "wh_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AttemptCount != d.AttemptCount || got.Generation != d.Generation || got.ResponseStatusCode != d.ResponseStatusCode ||
+		got.EventSeq != d.EventSeq || !got.CreatedAt.Equal(local) || got.CreatedAt.Location() != time.UTC ||
+		!got.UpdatedAt.Equal(d.UpdatedAt) {
+		t.Fatalf("round trip: got %+v, want %+v", got, d)
+	}
+	a := Attempt{Attempt: 1 << 35, StatusCode: 1 << 34, StartedAt: local}
+	av, err := encodeAttempt(nil, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, err := decodeAttempt(av)
+	if err != nil || ga.Attempt != a.Attempt || ga.StatusCode != a.StatusCode || !ga.StartedAt.Equal(local) {
+		t.Fatalf("round trip: got %+v (%v), want %+v", ga, err, a)
+	}
+}
+
 // Every cut-short or extended record is an error, never a panic or a
 // half-read record.
 func TestMalformedRecordsAreErrors(t *testing.T) {
@@ -149,6 +210,15 @@ func TestMalformedRecordsAreErrors(t *testing.T) {
 	bad[2] = 9 // no such status
 	if _, err := decodeDelivery(bad, "wh_1"); err == nil {
 		t.Error("delivery with an unknown status code decoded")
+	}
+	bad[2], bad[1] = 1, 0x80 // no such flag
+	if _, err := decodeDelivery(bad, "wh_1"); err == nil {
+		t.Error("delivery with an unknown flag decoded")
+	}
+	badA := append([]byte(nil), a...)
+	badA[1] = 9 // no such trigger
+	if _, err := decodeAttempt(badA); err == nil {
+		t.Error("attempt with an unknown trigger code decoded")
 	}
 	if _, err := encodeDelivery(nil, &Delivery{Status: "lost"}); err == nil {
 		t.Error("delivery with an unknown status encoded")
@@ -189,6 +259,8 @@ func FuzzDecodeAttempt(f *testing.F) {
 	v, _ := encodeAttempt(nil, &a)
 	f.Add(v)
 	f.Add([]byte{attemptFormat, 1})
+	js, _ := json.Marshal(&a)
+	f.Add(js)
 	f.Fuzz(func(t *testing.T, v []byte) {
 		a, err := decodeAttempt(v)
 		if err != nil || (len(v) > 0 && v[0] == jsonFormat) {

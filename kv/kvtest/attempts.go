@@ -98,6 +98,7 @@ func testRetryThenSuccess(t *testing.T, s kv.Store) {
 	if !reflect.DeepEqual(state, &withoutAttempts) {
 		t.Fatalf("DeliveryState = %+v, want GetDelivery's without attempts %+v", state, &withoutAttempts)
 	}
+	createWebhook(t, s, newWebhook("wh_2", base))
 	if _, err := s.DeliveryState(context.Background(), "wh_2", d.ID); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("DeliveryState(another webhook) = %v, want ErrNotFound", err)
 	}
