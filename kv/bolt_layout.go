@@ -75,14 +75,10 @@ func initLayout(db *bolt.DB) (seq uint64, err error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keyVersion); {
-		case v == nil:
-			if err := meta.Put(keyVersion, []byte(layoutVersion)); err != nil {
-				return err
-			}
-		case string(v) == "1":
-			// Layout 1 stored deliveries and attempts as JSON; they are
-			// still read, and new ones are written in the binary form.
-			// The new number keeps older binaries off the file.
+		case v == nil, string(v) == "1":
+			// A new file, or one of layout 1, whose JSON deliveries and
+			// attempts are still read while new ones are written in the
+			// binary form: the new number keeps older binaries off it.
 			if err := meta.Put(keyVersion, []byte(layoutVersion)); err != nil {
 				return err
 			}
