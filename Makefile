@@ -26,7 +26,8 @@ FUZZ_TARGETS = ./bus:FuzzParseEnvelope ./bus:FuzzParsePattern \
 	./admin:FuzzCreateBody ./admin:FuzzPatchBody ./admin:FuzzOptionalBodies \
 	./admin:FuzzAuthorization ./admin:FuzzScopeClaim ./admin:FuzzMembers \
 	./fanout:FuzzCheckURL ./fanout:FuzzSignVerifies ./fanout:FuzzParseSchedule \
-	./kv:FuzzDecodeStats ./kv:FuzzDecodeDelivery ./kv:FuzzDecodeAttempt
+	./kv:FuzzDecodeStats ./kv:FuzzDecodeDelivery ./kv:FuzzDecodeAttempt \
+	./kv:FuzzDecodeJournalOp ./kv:FuzzJournalRecord
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

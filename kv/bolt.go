@@ -24,13 +24,21 @@ type BoltOptions struct {
 	// process (or another OpenBolt on the same file) before ErrLocked.
 	// Defaults to 1s.
 	Timeout time.Duration
-	// NoSync skips the fsync of every commit (fsync=interval): a goroutine
-	// owned by the store syncs the file every SyncInterval and Close syncs
-	// it a last time. A power loss may lose the last interval's commits.
+	// NoSync skips the fsync of every journaled group (fsync=interval): a
+	// goroutine owned by the store syncs the journal every SyncInterval
+	// and Close checkpoints. A power loss may lose the last interval's
+	// writes. Checkpoints and webhook writes are synced either way.
 	NoSync bool
 	// SyncInterval is the period of that sync when NoSync is set.
 	// Defaults to 1s.
 	SyncInterval time.Duration
+	// CheckpointEvery is how long the hot writes stay in the journal and
+	// the open transaction before they are committed to the file (also
+	// committed at CheckpointOps, or when another write needs the file).
+	// Defaults to 100ms.
+	CheckpointEvery time.Duration
+	// CheckpointOps: see CheckpointEvery. Defaults to 4096.
+	CheckpointOps int
 	// Logger receives open, close and background sync failures.
 	// Defaults to slog.Default().
 	Logger *slog.Logger
@@ -46,6 +54,9 @@ func (o *BoltOptions) validate() error {
 	if o.SyncInterval < 0 {
 		return errors.New("kv: bolt options: sync_interval must not be negative")
 	}
+	if o.CheckpointEvery < 0 || o.CheckpointOps < 0 {
+		return errors.New("kv: bolt options: checkpoint_every and checkpoint_ops must not be negative")
+	}
 	return nil
 }
 
@@ -57,18 +68,25 @@ func (o *BoltOptions) withDefaults() BoltOptions {
 	if c.SyncInterval == 0 {
 		c.SyncInterval = time.Second
 	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 100 * time.Millisecond
+	}
+	if c.CheckpointOps == 0 {
+		c.CheckpointOps = 4096
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
 }
 
-// Bolt is the Store kept in one bbolt file; bolt_layout.go describes its
-// buckets.
+// Bolt is the Store kept in one bbolt file and its journal (the file's
+// path with "-journal"); bolt_layout.go describes the buckets,
+// bolt_commit.go how writes reach them.
 //
-// Goroutines: with NoSync, one sync goroutine, started by OpenBolt and
-// stopped and waited for by Close. Nothing else runs in the background:
-// the group commit of CreateDelivery and RecordAttempt is run by their
+// Goroutines: one background loop, started by OpenBolt and stopped and
+// waited for by Close, which queues the timed checkpoints and, with
+// NoSync, syncs the journal. The writes themselves are run by their
 // callers (bolt_commit.go) and watchers run in the writers' goroutines
 // (bolt_watch.go).
 type Bolt struct {
@@ -82,7 +100,7 @@ type Bolt struct {
 	closeOnce sync.Once
 	stop      chan struct{}
 	wg        sync.WaitGroup
-	syncs     atomic.Int64 // syncs done in NoSync mode, for tests
+	syncs     atomic.Int64 // journal syncs done in NoSync mode, for tests
 }
 
 var _ Store = (*Bolt)(nil)
@@ -99,7 +117,6 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 	}
 	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{
 		Timeout:      opts.Timeout,
-		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
@@ -113,34 +130,70 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
 	}
+	j, err := openJournal(opts.Path + "-journal")
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+	}
+	c := &committer{
+		db:            db,
+		j:             j,
+		log:           opts.Logger,
+		syncGroups:    !opts.NoSync,
+		checkpointOps: opts.CheckpointOps,
+		checkpointAge: opts.CheckpointEvery,
+		replay:        true,
+	}
+	// The groups journaled after the last checkpoint are applied and
+	// committed before anything reads the file.
+	if err := c.flush(); err != nil {
+		_ = j.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		seq = tx.Bucket(bucketMeta).Sequence()
+		return nil
+	}); err != nil {
+		_ = j.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+	}
 	b := &Bolt{
 		db:     db,
 		opts:   opts,
 		log:    opts.Logger,
 		pub:    newPublisher(seq),
-		commit: &committer{db: db},
+		commit: c,
 		stop:   make(chan struct{}),
 	}
-	if opts.NoSync {
-		b.wg.Add(1)
-		go b.syncLoop()
-	}
+	b.wg.Add(1)
+	go b.background()
 	b.log.Debug("kv store opened", "path", opts.Path, "no_sync", opts.NoSync)
 	return b, nil
 }
 
-// syncLoop fsyncs the file every SyncInterval until Close.
-func (b *Bolt) syncLoop() {
+// background queues a checkpoint check every half CheckpointEvery and,
+// with NoSync, fsyncs the journal every SyncInterval, until Close.
+func (b *Bolt) background() {
 	defer b.wg.Done()
-	t := time.NewTicker(b.opts.SyncInterval)
-	defer t.Stop()
+	tick := time.NewTicker(b.opts.CheckpointEvery / 2)
+	defer tick.Stop()
+	var syncC <-chan time.Time
+	if b.opts.NoSync {
+		t := time.NewTicker(b.opts.SyncInterval)
+		defer t.Stop()
+		syncC = t.C
+	}
 	for {
 		select {
 		case <-b.stop:
 			return
-		case <-t.C:
-			if err := b.db.Sync(); err != nil {
-				b.log.Warn("kv background sync failed", "path", b.opts.Path, "error", err)
+		case <-tick.C:
+			_ = b.commit.tick()
+		case <-syncC:
+			if err := b.commit.j.sync(); err != nil {
+				b.log.Warn("kv background journal sync failed", "path", b.opts.Path, "error", err)
 				continue
 			}
 			b.syncs.Add(1)
@@ -148,21 +201,19 @@ func (b *Bolt) syncLoop() {
 	}
 }
 
-// Close stops the sync goroutine, syncs the file when NoSync is set and
-// closes it. Later calls, Close included, return ErrClosed.
+// Close stops the background loop, checkpoints (which syncs) and closes
+// the file and the journal. Later calls, Close included, return ErrClosed.
 func (b *Bolt) Close() error {
 	err := ErrClosed
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
 		close(b.stop)
 		b.wg.Wait()
-		var syncErr error
-		if b.opts.NoSync {
-			if syncErr = b.db.Sync(); syncErr == nil {
-				b.syncs.Add(1)
-			}
+		flushErr := b.commit.close()
+		if flushErr == nil {
+			b.syncs.Add(1)
 		}
-		err = errors.Join(syncErr, b.db.Close())
+		err = errors.Join(flushErr, b.commit.j.close(), b.db.Close())
 		if err != nil {
 			err = fmt.Errorf("kv: close %s: %w", b.opts.Path, err)
 		}
@@ -178,18 +229,21 @@ func (b *Bolt) Check() error {
 		return ErrClosed
 	}
 	// A writable transaction keeps writers out while the check runs, which
-	// bbolt requires for a check outside a read-only database.
-	tx, err := b.db.Begin(true)
-	if err != nil {
-		return b.wrap("check", err)
-	}
-	defer func() { _ = tx.Rollback() }()
+	// bbolt requires for a check outside a read-only database; it is
+	// rolled back.
 	var errs []error
-	for err := range tx.Check() {
-		errs = append(errs, err)
-	}
-	if err := checkCounters(tx); err != nil {
-		errs = append(errs, err)
+	errRollback := errors.New("rollback")
+	err := b.commit.exclusive(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		if err := checkCounters(tx); err != nil {
+			errs = append(errs, err)
+		}
+		return errRollback
+	})
+	if err != nil && err != errRollback {
+		return b.wrap("check", err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("kv: check %s: %w", b.opts.Path, errors.Join(errs...))

@@ -9,8 +9,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// RecordAttempt applies one attempt's outcome in one transaction (shared
-// with concurrent callers by the group commit): the attempt is appended,
+// RecordAttempt applies one attempt's outcome as one journal operation
+// (committer): the attempt is appended,
 // the delivery, the webhook and the stats move on, and the webhook change
 // is published to watchers before RecordAttempt returns. Stale (nothing
 // written) when the delivery is gone, not pending, or of another
@@ -22,17 +22,11 @@ func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptRes
 		return nil, err
 	}
 	now := time.Now().UTC()
-	var (
-		res    *AttemptResult
-		ticket uint64
-	)
-	err := b.commit.do(func(tx *bolt.Tx) (err error) {
-		res, ticket, err = applyAttempt(tx, o, now)
-		return err
-	})
-	if err != nil {
+	op := &attemptOp{o: o, now: now}
+	if err := b.commit.apply(op); err != nil {
 		return nil, b.wrap("record attempt", err)
 	}
+	res, ticket := op.res, op.ticket
 	if ticket != 0 {
 		b.pub.publish(ticket, res.Webhook.ID, res.Webhook)
 	}
@@ -185,7 +179,7 @@ func (b *Bolt) WebhookStats(ctx context.Context, webhookID string, now time.Time
 		return nil, err
 	}
 	var st *Stats
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		w, err := getWebhook(tx, webhookID)
 		if err != nil {
 			return err

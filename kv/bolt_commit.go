@@ -3,45 +3,121 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// committer is a group commit for the hot writes: calls that arrive while
-// a transaction commits (and fsyncs) are run together in the next one, so
-// they share its fsync. Unlike bbolt's DB.Batch it adds no delay: a lone
-// caller commits at once, and batches grow only when commits are the
-// bottleneck.
+// committer runs every write of the store, and the reads that must see
+// the hot writes at once.
 //
-// It owns no goroutine. The caller that finds the committer idle leads:
-// it runs one transaction for everything queued, then hands the lead to
-// the oldest waiting caller (or goes idle), so no caller runs more than
-// one batch besides its own.
+// The hot writes (journal_ops.go: CreateDelivery, RecordAttempt, ClearDue,
+// ClearNotices) are not a bbolt commit each. Calls that arrive together
+// form a group: the leader applies the group to one long-lived write
+// transaction, appends it to the journal (one write; fsynced under
+// fsync=always) and answers. The transaction is committed, synced and the
+// journal emptied at a checkpoint: every checkpointAge or checkpointOps,
+// and before any other write or a read of the file. A bbolt commit
+// rewrites every page it touched, so committing a tenth of a second of
+// deliveries at once writes a page for dozens of them instead of several
+// pages for each.
 //
-// As with DB.Batch, fn may run more than once: in a batch that a failing
-// fn rolled back, and again. It must reset what it reports on each run.
+// It owns no goroutine. The caller that finds the committer idle leads: it
+// runs one group for everything queued, then hands the lead to the oldest
+// waiting caller (or goes idle), so no caller runs more than one group
+// besides its own. Bolt's background loop queues the timed checkpoints.
 type committer struct {
-	db *bolt.DB
+	db  *bolt.DB
+	j   *journal
+	log *slog.Logger
+	// syncGroups fsyncs the journal for every group (fsync=always); with
+	// fsync=interval Bolt's background loop syncs it every interval.
+	syncGroups bool
+	// Checkpoint when the open transaction holds this many operations, or
+	// its first one is this old.
+	checkpointOps int
+	checkpointAge time.Duration
 
-	mu    sync.Mutex
-	busy  bool
-	queue []*commitCall
+	mu     sync.Mutex
+	busy   bool
+	queue  []*commitCall
+	closed bool // after close: every call gets ErrClosed
+
+	// Leader-only state.
+	open       *bolt.Tx  // nil between checkpoints with nothing open
+	openOps    int       // operations in open since the checkpoint
+	firstOpAt  time.Time // when the first of them was applied
+	seq        uint64    // the last group journaled
+	replay     bool      // the journal holds groups bbolt has not: apply them on begin
+	checkpoint uint64    // the last group in the file (meta "journal")
 }
 
+type callKind uint8
+
+const (
+	callOp        callKind = iota // a journal operation
+	callRead                      // a read that sees every answered write
+	callFlush                     // a checkpoint now
+	callTick                      // a checkpoint when one is due
+	callExclusive                 // a write in its own transaction, after a checkpoint
+	callClose                     // a last checkpoint, then nothing more
+)
+
 type commitCall struct {
+	kind callKind
+	op   journalOp
 	fn   func(*bolt.Tx) error
 	done chan error // capacity 1: errLead or a result, never both pending
 }
 
-var (
-	errLead = errors.New("lead the next batch")
-	errSolo = errors.New("run alone")
-)
+var errLead = errors.New("lead the next group")
 
-func (c *committer) do(fn func(*bolt.Tx) error) error {
-	call := &commitCall{fn: fn, done: make(chan error, 1)}
+// panicError carries a panic out of the leader, which may be another
+// caller's goroutine, to the caller whose function panicked.
+type panicError struct{ v any }
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+// keyJournal in the meta bucket is the last journal group a checkpoint
+// committed (be64).
+var keyJournal = []byte("journal")
+
+func (c *committer) apply(op journalOp) error {
+	return c.call(&commitCall{kind: callOp, op: op})
+}
+
+// read runs fn on a state that includes every write answered before read
+// was called. fn must not write, and must copy what it keeps.
+func (c *committer) read(fn func(*bolt.Tx) error) error {
+	return c.call(&commitCall{kind: callRead, fn: fn})
+}
+
+// flush commits everything answered so far to the file.
+func (c *committer) flush() error { return c.call(&commitCall{kind: callFlush}) }
+
+// tick checkpoints when one is due.
+func (c *committer) tick() error { return c.call(&commitCall{kind: callTick}) }
+
+// exclusive runs fn in a transaction of its own, committed (and synced)
+// before it returns, after a checkpoint: the webhook and admin writes,
+// which readers of the file must see at once.
+func (c *committer) exclusive(fn func(*bolt.Tx) error) error {
+	return c.call(&commitCall{kind: callExclusive, fn: fn})
+}
+
+// close checkpoints a last time; later calls return ErrClosed, so that no
+// transaction is left open for bbolt's Close to wait on.
+func (c *committer) close() error { return c.call(&commitCall{kind: callClose}) }
+
+func (c *committer) call(call *commitCall) error {
+	call.done = make(chan error, 1)
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
 	c.queue = append(c.queue, call)
 	lead := !c.busy
 	c.busy = true
@@ -50,46 +126,31 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 		c.lead()
 	}
 	for {
-		switch err := <-call.done; err {
-		case errLead:
+		err := <-call.done
+		if err == errLead {
 			c.lead()
-		case errSolo:
-			return c.db.Update(fn)
-		default:
-			return err
+			continue
 		}
+		if p, ok := err.(*panicError); ok {
+			panic(p.v)
+		}
+		return err
 	}
 }
 
-// lead runs one batch of everything queued and passes the lead on.
+// lead runs one group of everything queued and passes the lead on.
 func (c *committer) lead() {
 	c.mu.Lock()
-	calls := c.queue
+	calls, closed := c.queue, c.closed
 	c.queue = nil
 	c.mu.Unlock()
 
-	for len(calls) > 0 {
-		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
-			for i, call := range calls {
-				if err := safelyCall(call.fn, tx); err != nil {
-					failed = i
-					return err
-				}
-			}
-			return nil
-		})
-		if failed >= 0 {
-			// The whole batch rolled back: the failing call reruns alone
-			// in its own goroutine, the others in a new transaction.
-			calls[failed].done <- errSolo
-			calls = append(calls[:failed], calls[failed+1:]...)
-			continue
-		}
+	if closed {
 		for _, call := range calls {
-			call.done <- err
+			call.done <- ErrClosed
 		}
-		break
+	} else {
+		c.runGroup(calls)
 	}
 
 	c.mu.Lock()
@@ -101,13 +162,283 @@ func (c *committer) lead() {
 	c.mu.Unlock()
 }
 
-// safelyCall turns a panic in fn into an error, so that the batch rolls
-// back and fn reruns alone, panicking in its own caller's goroutine.
+// runGroup answers the reads first (all queued calls are concurrent, so
+// reads may go before the group's writes, which they would otherwise see
+// before the writes are journaled), then applies and journals the
+// operations, then checkpoints when asked or due.
+func (c *committer) runGroup(calls []*commitCall) {
+	var ops, later []*commitCall
+	for _, call := range calls {
+		switch call.kind {
+		case callRead:
+			call.done <- c.runRead(call.fn)
+		case callOp:
+			ops = append(ops, call)
+		default:
+			later = append(later, call)
+		}
+	}
+	if len(ops) > 0 {
+		c.runOps(ops)
+	}
+	needed := c.due()
+	for _, call := range later {
+		if call.kind != callTick {
+			needed = true
+		}
+	}
+	if !needed {
+		for _, call := range later {
+			call.done <- nil
+		}
+		return
+	}
+	err := c.commitOpen()
+	for _, call := range later {
+		if call.kind == callClose {
+			c.mu.Lock()
+			c.closed = true
+			c.mu.Unlock()
+		}
+	}
+	for _, call := range later {
+		switch {
+		case call.kind == callExclusive && err == nil:
+			call.done <- c.runExclusive(call.fn)
+		case call.kind == callTick:
+			// A failed timed checkpoint is logged; the next tick retries.
+			if err != nil {
+				c.log.Error("kv checkpoint failed; the journal keeps the writes", "error", err)
+			}
+			call.done <- nil
+		default:
+			call.done <- err
+		}
+	}
+}
+
+func (c *committer) runRead(fn func(*bolt.Tx) error) error {
+	if c.open == nil && !c.replay {
+		// Nothing applied since the last checkpoint: the file is current.
+		return c.db.View(func(tx *bolt.Tx) error { return safelyCall(fn, tx) })
+	}
+	tx, err := c.begin()
+	if err != nil {
+		return err
+	}
+	return safelyCall(fn, tx)
+}
+
+// runOps applies the group's operations, journals them and answers them.
+func (c *committer) runOps(ops []*commitCall) {
+	tx, err := c.begin()
+	if err != nil {
+		for _, call := range ops {
+			call.done <- err
+		}
+		return
+	}
+	c.j.begin(c.seq + 1)
+	applied := ops[:0:0]
+	for i, call := range ops {
+		mark, opErr := c.j.add(call.op.encode)
+		if opErr == nil {
+			if opErr = safelyApply(call.op, tx); opErr == nil {
+				applied = append(applied, call)
+				continue
+			}
+			c.j.undo(mark)
+			// Its writes so far cannot be undone one by one.
+			var err error
+			if tx, err = c.rebuild(applied); err != nil {
+				for _, o := range append(applied, ops[i:]...) {
+					o.done <- err
+				}
+				return
+			}
+		}
+		call.done <- opErr
+	}
+	if len(applied) == 0 {
+		return
+	}
+	if err := c.j.write(c.syncGroups); err != nil {
+		// Nothing of the group is durable: take it out of the transaction.
+		if _, rerr := c.rebuild(nil); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		for _, call := range applied {
+			call.done <- err
+		}
+		return
+	}
+	c.seq++
+	if c.openOps == 0 {
+		c.firstOpAt = time.Now()
+	}
+	c.openOps += len(applied)
+	for _, call := range applied {
+		call.done <- nil
+	}
+}
+
+// begin returns the open transaction, opening it (and applying the
+// journal's groups bbolt does not hold yet) when there is none.
+func (c *committer) begin() (*bolt.Tx, error) {
+	if c.open != nil {
+		return c.open, nil
+	}
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	if c.replay {
+		n, err := c.replayJournal(tx)
+		if err != nil {
+			_ = tx.Rollback()
+			return nil, err
+		}
+		c.replay = false
+		if n > 0 && c.openOps == 0 {
+			c.firstOpAt = time.Now()
+		}
+		c.openOps += n
+	}
+	c.open = tx
+	return tx, nil
+}
+
+// replayJournal applies every journaled group after the last checkpoint
+// and returns how many operations it applied.
+func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
+	recs, torn, err := c.j.read()
+	if err != nil {
+		return 0, err
+	}
+	if torn {
+		c.log.Warn("kv journal ends in a partly written group, dropped (its callers were never answered)", "path", c.j.path)
+	}
+	if v := tx.Bucket(bucketMeta).Get(keyJournal); len(v) == 8 {
+		c.checkpoint = uint64FromBE(v)
+	}
+	if c.seq < c.checkpoint {
+		c.seq = c.checkpoint
+	}
+	n := 0
+	for _, rec := range recs {
+		if rec.seq <= c.checkpoint {
+			continue // committed before the journal was emptied
+		}
+		for _, b := range rec.ops {
+			op, err := decodeOp(b)
+			if err == nil {
+				err = op.apply(tx)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("journal %s: group %d: %w", c.j.path, rec.seq, err)
+			}
+			n++
+		}
+		c.seq = max(c.seq, rec.seq)
+	}
+	return n, nil
+}
+
+// rebuild drops the open transaction (an operation failed half-way, and
+// bbolt cannot undo one write of a transaction) and opens it again from
+// the journal, then applies again the given operations of the group that
+// were applied before the failure.
+func (c *committer) rebuild(applied []*commitCall) (*bolt.Tx, error) {
+	if c.open != nil {
+		_ = c.open.Rollback()
+		c.open = nil
+	}
+	c.replay = true
+	c.openOps = 0
+	tx, err := c.begin()
+	if err != nil {
+		return nil, err
+	}
+	for _, call := range applied {
+		if err := safelyApply(call.op, tx); err != nil {
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
+// due reports whether the open transaction should be checkpointed now.
+func (c *committer) due() bool {
+	if c.open == nil {
+		return c.replay
+	}
+	if c.openOps == 0 {
+		return true // opened for reads only: let it go
+	}
+	return c.openOps >= c.checkpointOps || time.Since(c.firstOpAt) >= c.checkpointAge
+}
+
+// commitOpen checkpoints: the open transaction is committed with the
+// number of its last group (bbolt syncs its commits, in both fsync modes:
+// they are a few a second), then the journal is emptied.
+func (c *committer) commitOpen() error {
+	if c.open == nil && c.replay {
+		if _, err := c.begin(); err != nil {
+			return err
+		}
+	}
+	if c.open == nil {
+		return nil
+	}
+	tx := c.open
+	c.open = nil
+	if c.openOps == 0 {
+		return tx.Rollback()
+	}
+	err := tx.Bucket(bucketMeta).Put(keyJournal, be64(c.seq))
+	if err != nil {
+		_ = tx.Rollback()
+	} else {
+		err = tx.Commit()
+	}
+	if err != nil {
+		// The groups are still in the journal: the next begin applies them.
+		c.replay = true
+		c.openOps = 0
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	c.openOps = 0
+	c.checkpoint = c.seq
+	if err := c.j.reset(); err != nil {
+		// Harmless but for the file's size: its groups are skipped by number.
+		c.log.Warn("kv journal not emptied after a checkpoint", "error", err)
+	}
+	return nil
+}
+
+// runExclusive runs fn in its own transaction; nothing is open (commitOpen
+// ran). bbolt syncs the commit, as it does a checkpoint's.
+func (c *committer) runExclusive(fn func(*bolt.Tx) error) error {
+	return c.db.Update(func(tx *bolt.Tx) error { return safelyCall(fn, tx) })
+}
+
+// safelyCall turns a panic in fn into a panicError, which the committer
+// hands to fn's caller to panic again in its own goroutine.
 func safelyCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
+			err = &panicError{v: p}
 		}
 	}()
 	return fn(tx)
+}
+
+func safelyApply(op journalOp, tx *bolt.Tx) error { return safelyCall(op.apply, tx) }
+
+func uint64FromBE(b []byte) uint64 {
+	var v uint64
+	for _, x := range b {
+		v = v<<8 | uint64(x)
+	}
+	return v
 }

@@ -42,7 +42,7 @@ func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
 // CreateDelivery stores a new pending delivery numbered from the hooks
 // bucket's sequence, or, when (WebhookID, EventID) exists, overwrites d
 // with the stored one and returns created false. ErrNotFound when the
-// webhook does not exist. Concurrent calls share a commit (committer).
+// webhook does not exist. A journal operation (committer).
 // With Deferred and NextAttemptAt it goes on the due list at once.
 func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 	if err := b.enter(ctx); err != nil {
@@ -62,60 +62,14 @@ func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = in.CreatedAt
 	}
-	var (
-		stored   *Delivery
-		created  bool
-		notFound bool
-	)
-	// The committer may run this more than once: every result is reset first, and
-	// expected outcomes return nil so that they do not fail the batch.
-	err := b.commit.do(func(tx *bolt.Tx) error {
-		stored, created, notFound = nil, false, false
-		hb, ok := hook(tx, in.WebhookID)
-		if !ok {
-			notFound = true
-			return nil
-		}
-		if v := hb.events.Get([]byte(in.EventID)); v != nil {
-			var err error
-			stored, err = hb.delivery(int64(binary.BigEndian.Uint64(v)))
-			return err
-		}
-		seq, err := tx.Bucket(bucketHooks).NextSequence()
-		if err != nil {
-			return err
-		}
-		rec := in
-		rec.ID = int64(seq)
-		rec.Deferred = false
-		if in.Deferred {
-			if err := schedule(tx, &rec); err != nil {
-				return err
-			}
-		}
-		if err := hb.putDelivery(&rec, ""); err != nil {
-			return err
-		}
-		if err := hb.events.Put([]byte(rec.EventID), be64(seq)); err != nil {
-			return err
-		}
-		s, err := hb.stats()
-		if err != nil {
-			return err
-		}
-		s.onCreate(rec.CreatedAt)
-		if err := hb.putStats(s); err != nil {
-			return err
-		}
-		stored, created = &rec, true
-		return nil
-	})
-	if err != nil {
+	op := &createOp{in: in}
+	if err := b.commit.apply(op); err != nil {
 		return false, b.wrap("create delivery", err)
 	}
-	if notFound {
+	if op.notFound {
 		return false, ErrNotFound
 	}
+	stored, created := op.stored, op.created
 	*d = *stored
 	d.Payload = bytes.Clone(stored.Payload)
 	d.NextAttemptAt = cloneTime(stored.NextAttemptAt)
@@ -138,7 +92,7 @@ func (b *Bolt) getDelivery(ctx context.Context, webhookID string, id int64, with
 		return nil, err
 	}
 	var d *Delivery
-	err := b.db.View(func(tx *bolt.Tx) (err error) {
+	err := b.commit.read(func(tx *bolt.Tx) (err error) {
 		hb, ok := hook(tx, webhookID)
 		if !ok {
 			return ErrNotFound
@@ -175,7 +129,7 @@ func (b *Bolt) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Deliver
 		out   []*Delivery
 		total int
 	)
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		hb, ok := hook(tx, f.WebhookID)
 		if !ok {
 			return ErrNotFound
@@ -228,7 +182,7 @@ func (b *Bolt) RequeueDelivery(ctx context.Context, webhookID string, id int64, 
 		return nil, err
 	}
 	var d *Delivery
-	err := b.db.Update(func(tx *bolt.Tx) (err error) {
+	err := b.commit.exclusive(func(tx *bolt.Tx) (err error) {
 		hb, ok := hook(tx, webhookID)
 		if !ok {
 			return ErrNotFound

@@ -46,7 +46,7 @@ func (b *Bolt) DueDeliveries(ctx context.Context, until time.Time, limit int) ([
 	}
 	end := uint64(until.UnixNano())
 	var out []Due
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDue).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			if len(k) != 16 {
@@ -79,7 +79,7 @@ func (b *Bolt) ClearDue(ctx context.Context, due []Due) error {
 	return b.deleteKeys(ctx, "clear due deliveries", bucketDue, keys)
 }
 
-// deleteKeys removes keys from a root bucket in one group commit (keys
+// deleteKeys removes keys from a root bucket as one journal operation (keys
 // already gone are no error).
 func (b *Bolt) deleteKeys(ctx context.Context, op string, bucket []byte, keys [][]byte) error {
 	if err := b.enter(ctx); err != nil {
@@ -88,14 +88,6 @@ func (b *Bolt) deleteKeys(ctx context.Context, op string, bucket []byte, keys []
 	if len(keys) == 0 {
 		return nil
 	}
-	err := b.commit.do(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucket)
-		for _, k := range keys {
-			if err := bk.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := b.commit.apply(&deleteOp{bucket: bucket, keys: keys})
 	return b.wrap(op, err)
 }

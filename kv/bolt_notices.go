@@ -32,7 +32,7 @@ func (b *Bolt) Notices(ctx context.Context, limit int) ([]AutoDisabledNotice, er
 		return nil, nil
 	}
 	var out []AutoDisabledNotice
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketNotices).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			var n AutoDisabledNotice

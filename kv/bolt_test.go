@@ -50,6 +50,12 @@ func TestBoltConformanceNoSync(t *testing.T) {
 	})
 }
 
+// Every group committed at once: the file alone, as before the journal.
+func TestBoltConformanceCheckpointEveryGroup(t *testing.T) {
+	t.Parallel()
+	kvtest.Run(t, func(t *testing.T) kv.Store { return openBolt(t, kv.BoltOptions{CheckpointOps: 1}) })
+}
+
 func TestBoltLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kv.db")

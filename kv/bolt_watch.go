@@ -83,7 +83,7 @@ func (b *Bolt) WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error 
 		snap []*Webhook
 		seq  uint64
 	)
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bucketMeta).Sequence()
 		return tx.Bucket(bucketWebhooks).ForEach(func(_, v []byte) error {
 			w, err := decodeWebhook(v)

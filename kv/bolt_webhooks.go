@@ -90,7 +90,7 @@ func (b *Bolt) CreateWebhook(ctx context.Context, w *Webhook) error {
 	}
 	rec := w.Clone()
 	var ticket uint64
-	err := b.db.Update(func(tx *bolt.Tx) (err error) {
+	err := b.commit.exclusive(func(tx *bolt.Tx) (err error) {
 		if tx.Bucket(bucketWebhooks).Get([]byte(rec.ID)) != nil {
 			return ErrConflict
 		}
@@ -113,7 +113,7 @@ func (b *Bolt) GetWebhook(ctx context.Context, id string) (*Webhook, error) {
 		return nil, err
 	}
 	var w *Webhook
-	err := b.db.View(func(tx *bolt.Tx) (err error) {
+	err := b.commit.read(func(tx *bolt.Tx) (err error) {
 		w, err = getWebhook(tx, id)
 		return err
 	})
@@ -140,7 +140,7 @@ func (b *Bolt) UpdateWebhook(ctx context.Context, id string, fn func(*Webhook) e
 		w      *Webhook
 		ticket uint64
 	)
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.commit.exclusive(func(tx *bolt.Tx) error {
 		old, err := getWebhook(tx, id)
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (b *Bolt) DeleteWebhook(ctx context.Context, id string) error {
 		return err
 	}
 	var ticket uint64
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.commit.exclusive(func(tx *bolt.Tx) error {
 		old, err := getWebhook(tx, id)
 		if err != nil {
 			return err
@@ -205,7 +205,7 @@ func (b *Bolt) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, i
 		out   []*Webhook
 		total int
 	)
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.commit.read(func(tx *bolt.Tx) error {
 		webhooks := tx.Bucket(bucketWebhooks)
 		c := tx.Bucket(name).Cursor()
 		for k := lastWithPrefix(c, prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {

@@ -10,9 +10,13 @@
 // kv imports no other webhookd package. kv/kvtest is the conformance suite every
 // backend must pass.
 //
-// Goroutines: Bolt with NoSync owns one goroutine that syncs the file
-// periodically; Close stops it and syncs once more. Otherwise a Store owns
-// none; watchers
-// registered with WatchWebhooks are called synchronously by the writer after
-// each commit and are dropped when their context ends.
+// Bolt keeps the hot writes (deliveries, attempts) in a write-ahead journal
+// and one open bbolt transaction, committed about ten times a second
+// (bolt_commit.go, journal.go).
+//
+// Goroutines: Bolt owns one background goroutine that queues the timed
+// checkpoints and, with NoSync, syncs the journal; Close stops it and
+// checkpoints once more. Watchers registered with WatchWebhooks are called
+// synchronously by the writer after each write and are dropped when their
+// context ends.
 package kv
