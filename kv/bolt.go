@@ -177,7 +177,7 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 // with NoSync, fsyncs the journal every SyncInterval, until Close.
 func (b *Bolt) background() {
 	defer b.wg.Done()
-	tick := time.NewTicker(b.opts.CheckpointEvery / 2)
+	tick := time.NewTicker(max(b.opts.CheckpointEvery/2, time.Millisecond))
 	defer tick.Stop()
 	var syncC <-chan time.Time
 	if b.opts.NoSync {
@@ -210,8 +210,8 @@ func (b *Bolt) Close() error {
 		close(b.stop)
 		b.wg.Wait()
 		flushErr := b.commit.close()
-		if flushErr == nil {
-			b.syncs.Add(1)
+		if flushErr == nil && b.opts.NoSync {
+			b.syncs.Add(1) // the checkpoint synced what the journal held
 		}
 		err = errors.Join(flushErr, b.commit.j.close(), b.db.Close())
 		if err != nil {

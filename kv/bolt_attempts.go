@@ -21,7 +21,10 @@ func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptRes
 	if err := b.enter(ctx); err != nil {
 		return nil, err
 	}
+	// In UTC, as the journal keeps times: a replay must write the same.
 	now := time.Now().UTC()
+	o.Attempt.StartedAt = o.Attempt.StartedAt.UTC()
+	o.NextAttemptAt = utcTime(o.NextAttemptAt)
 	op := &attemptOp{o: o, now: now}
 	if err := b.commit.apply(op); err != nil {
 		return nil, b.wrap("record attempt", err)

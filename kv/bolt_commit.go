@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,9 @@ import (
 // transaction, appends it to the journal (one write; fsynced under
 // fsync=always) and answers. The transaction is committed, synced and the
 // journal emptied at a checkpoint: every checkpointAge or checkpointOps,
-// and before any other write or a read of the file. A bbolt commit
+// and before any exclusive (webhook, admin) write. Reads run in the
+// leader's turn against the open transaction, so they see every answered
+// write without a checkpoint. A bbolt commit
 // rewrites every page it touched, so committing a tenth of a second of
 // deliveries at once writes a page for dozens of them instead of several
 // pages for each.
@@ -43,7 +46,8 @@ type committer struct {
 	mu     sync.Mutex
 	busy   bool
 	queue  []*commitCall
-	closed bool // after close: every call gets ErrClosed
+	closed bool  // after close: every call gets ErrClosed
+	broken error // after errJournalCut: every call gets it
 
 	// Leader-only state.
 	open       *bolt.Tx  // nil between checkpoints with nothing open
@@ -114,9 +118,9 @@ func (c *committer) close() error { return c.call(&commitCall{kind: callClose}) 
 func (c *committer) call(call *commitCall) error {
 	call.done = make(chan error, 1)
 	c.mu.Lock()
-	if c.closed {
+	if err := c.refusal(); err != nil {
 		c.mu.Unlock()
-		return ErrClosed
+		return err
 	}
 	c.queue = append(c.queue, call)
 	lead := !c.busy
@@ -138,16 +142,28 @@ func (c *committer) call(call *commitCall) error {
 	}
 }
 
+// refusal is the error every call gets once the committer is closed or
+// broken; c.mu held.
+func (c *committer) refusal() error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // lead runs one group of everything queued and passes the lead on.
 func (c *committer) lead() {
 	c.mu.Lock()
-	calls, closed := c.queue, c.closed
+	calls, refusal := c.queue, c.refusal()
 	c.queue = nil
 	c.mu.Unlock()
 
-	if closed {
+	if refusal != nil {
 		for _, call := range calls {
-			call.done <- ErrClosed
+			call.done <- refusal
 		}
 	} else {
 		c.runGroup(calls)
@@ -194,15 +210,11 @@ func (c *committer) runGroup(calls []*commitCall) {
 		return
 	}
 	err := c.commitOpen()
-	for _, call := range later {
-		if call.kind == callClose {
-			c.mu.Lock()
-			c.closed = true
-			c.mu.Unlock()
-		}
-	}
+	var closers []*commitCall
 	for _, call := range later {
 		switch {
+		case call.kind == callClose:
+			closers = append(closers, call)
 		case call.kind == callExclusive && err == nil:
 			call.done <- c.runExclusive(call.fn)
 		case call.kind == callTick:
@@ -212,6 +224,15 @@ func (c *committer) runGroup(calls []*commitCall) {
 			}
 			call.done <- nil
 		default:
+			call.done <- err
+		}
+	}
+	if len(closers) > 0 {
+		// Answered last: their callers close the file next.
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		for _, call := range closers {
 			call.done <- err
 		}
 	}
@@ -251,7 +272,8 @@ func (c *committer) runOps(ops []*commitCall) {
 			// Its writes so far cannot be undone one by one.
 			var err error
 			if tx, err = c.rebuild(applied); err != nil {
-				for _, o := range append(applied, ops[i:]...) {
+				call.done <- opErr
+				for _, o := range append(applied, ops[i+1:]...) {
 					o.done <- err
 				}
 				return
@@ -263,6 +285,12 @@ func (c *committer) runOps(ops []*commitCall) {
 		return
 	}
 	if err := c.j.write(c.syncGroups); err != nil {
+		if errors.Is(err, errJournalCut) {
+			c.mu.Lock()
+			c.broken = fmt.Errorf("kv: %w", err)
+			c.mu.Unlock()
+			c.log.Error("kv store refuses writes: the journal holds a group that failed", "error", err)
+		}
 		// Nothing of the group is durable: take it out of the transaction.
 		if _, rerr := c.rebuild(nil); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -315,19 +343,35 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if torn {
-		c.log.Warn("kv journal ends in a partly written group, dropped (its callers were never answered)", "path", c.j.path)
+	if torn > 0 {
+		c.log.Warn("kv journal ends in a partly written or damaged group, dropped", "path", c.j.path,
+			"bytes_dropped", torn, "groups_kept", len(recs))
 	}
-	if v := tx.Bucket(bucketMeta).Get(keyJournal); len(v) == 8 {
-		c.checkpoint = uint64FromBE(v)
+	switch v := tx.Bucket(bucketMeta).Get(keyJournal); len(v) {
+	case 0:
+	case 8:
+		c.checkpoint = binary.BigEndian.Uint64(v)
+	default:
+		return 0, fmt.Errorf("meta %q holds %d bytes, want 8", keyJournal, len(v))
 	}
-	if c.seq < c.checkpoint {
-		c.seq = c.checkpoint
-	}
+	// Walk the groups from the committed one: at open, and again when a
+	// rebuild replays the groups answered since.
+	c.seq = c.checkpoint
 	n := 0
 	for _, rec := range recs {
 		if rec.seq <= c.checkpoint {
 			continue // committed before the journal was emptied
+		}
+		if rec.seq != c.seq+1 {
+			// Not the next group: a journal from another file, or records
+			// of an emptied journal that a power loss brought back. What
+			// follows cannot be applied to this state.
+			c.log.Error("kv journal skips a group; the rest is not applied", "path", c.j.path,
+				"want_group", c.seq+1, "found_group", rec.seq)
+			if err := c.j.cut(rec.off); err != nil {
+				return 0, err
+			}
+			break
 		}
 		for _, b := range rec.ops {
 			op, err := decodeOp(b)
@@ -339,7 +383,7 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 			}
 			n++
 		}
-		c.seq = max(c.seq, rec.seq)
+		c.seq = rec.seq
 	}
 	return n, nil
 }
@@ -349,22 +393,31 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 // the journal, then applies again the given operations of the group that
 // were applied before the failure.
 func (c *committer) rebuild(applied []*commitCall) (*bolt.Tx, error) {
+	c.drop()
+	firstOpAt := c.firstOpAt
+	tx, err := c.begin()
+	if err != nil {
+		return nil, err
+	}
+	c.firstOpAt = firstOpAt // the age of the oldest answered write
+	for _, call := range applied {
+		if err := safelyApply(call.op, tx); err != nil {
+			// Half of it is in the transaction: drop it all again.
+			c.drop()
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
+// drop rolls the open transaction back; the next begin applies the journal.
+func (c *committer) drop() {
 	if c.open != nil {
 		_ = c.open.Rollback()
 		c.open = nil
 	}
 	c.replay = true
 	c.openOps = 0
-	tx, err := c.begin()
-	if err != nil {
-		return nil, err
-	}
-	for _, call := range applied {
-		if err := safelyApply(call.op, tx); err != nil {
-			return nil, err
-		}
-	}
-	return tx, nil
 }
 
 // due reports whether the open transaction should be checkpointed now.
@@ -434,11 +487,3 @@ func safelyCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 }
 
 func safelyApply(op journalOp, tx *bolt.Tx) error { return safelyCall(op.apply, tx) }
-
-func uint64FromBE(b []byte) uint64 {
-	var v uint64
-	for _, x := range b {
-		v = v<<8 | uint64(x)
-	}
-	return v
-}

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -216,8 +217,8 @@ func TestCommitterJournalSurvivesACrash(t *testing.T) {
 			t.Errorf("file after reopening: %d keys, want 10", n)
 		}
 		// Ten groups: each apply above waited for its answer.
-		if v := tx.Bucket(bucketMeta).Get(keyJournal); uint64FromBE(v) != 10 {
-			t.Errorf("journal group of the checkpoint: %d, want 10", uint64FromBE(v))
+		if v := tx.Bucket(bucketMeta).Get(keyJournal); binary.BigEndian.Uint64(v) != 10 {
+			t.Errorf("journal group of the checkpoint: %d, want 10", binary.BigEndian.Uint64(v))
 		}
 		return nil
 	}); err != nil {
@@ -371,5 +372,98 @@ func TestCommitterCloseUnderWriters(t *testing.T) {
 	}
 	if len(answered) == 0 {
 		t.Fatal("no write was answered before close")
+	}
+}
+
+// flakyOp applies once and fails on every later apply: a rebuild that
+// re-applies it fails half-way.
+type flakyOp struct {
+	putOp
+	applied *int
+}
+
+func (op *flakyOp) apply(tx *bolt.Tx) error {
+	*op.applied++
+	if *op.applied > 1 {
+		if err := tx.Bucket([]byte("b")).Put([]byte(op.key+"-again"), []byte("v")); err != nil {
+			return err
+		}
+		return errors.New("flaky op failed on its second apply")
+	}
+	return op.putOp.apply(tx)
+}
+
+// When the rebuild after a failing operation fails too, nothing of the
+// group stays in the transaction: no caller is answered nil, the failing
+// one gets its own error, and the next write starts from the journal.
+func TestCommitterFailedRebuildDropsTheGroup(t *testing.T) {
+	t.Parallel()
+	c := openCommitter(t, t.TempDir(), 1<<20)
+	if err := c.apply(&putOp{key: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	calls := []*commitCall{
+		{kind: callOp, op: &flakyOp{putOp: putOp{key: "flaky"}, applied: &applied}, done: make(chan error, 1)},
+		{kind: callOp, op: &putOp{key: "failing", fail: "error"}, done: make(chan error, 1)},
+		{kind: callOp, op: &putOp{key: "after"}, done: make(chan error, 1)},
+	}
+	c.mu.Lock()
+	c.busy = true
+	c.mu.Unlock()
+	c.runGroup(calls)
+	c.mu.Lock()
+	c.busy = false
+	c.mu.Unlock()
+	for i, call := range calls {
+		err := <-call.done
+		if err == nil {
+			t.Errorf("call %d answered nil after its group was dropped", i)
+		}
+		if i == 1 && !errors.Is(err, errPutOp) {
+			t.Errorf("failing call got %v, want its own error", err)
+		}
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	keys := storedKeys(t, c)
+	if !keys["before"] || len(keys) != 1 {
+		t.Fatalf("keys after a failed rebuild: %v, want only the earlier group's", keys)
+	}
+	if err := c.apply(&putOp{key: "next"}); err != nil || !storedKeys(t, c)["next"] {
+		t.Fatalf("write after a failed rebuild: %v", err)
+	}
+}
+
+// Replay stops at a gap in the group numbers (a journal beside an older
+// copy of the file): the groups that follow the committed one are
+// applied, the rest is cut off.
+func TestCommitterReplayStopsAtAGap(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := openCommitter(t, dir, 1<<20)
+	for _, k := range []string{"g1", "g2"} {
+		if err := c.apply(&putOp{key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Group 4 without group 3.
+	c.j.begin(c.seq + 2)
+	if _, err := c.j.add((&putOp{key: "g4"}).encode); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.j.write(true); err != nil {
+		t.Fatal(err)
+	}
+	crash := t.TempDir()
+	copyFile(t, filepath.Join(dir, "raw.db"), filepath.Join(crash, "raw.db"))
+	copyFile(t, filepath.Join(dir, "raw.db-journal"), filepath.Join(crash, "raw.db-journal"))
+	c2 := openCommitter(t, crash, 1<<20)
+	if keys := storedKeys(t, c2); !keys["g1"] || !keys["g2"] || keys["g4"] {
+		t.Fatalf("keys after replaying groups 1, 2, 4: %v, want g1 and g2", keys)
+	}
+	if c2.seq != 2 {
+		t.Fatalf("next group after the gap numbered from %d, want 2", c2.seq)
 	}
 }

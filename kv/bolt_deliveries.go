@@ -62,6 +62,9 @@ func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = in.CreatedAt
 	}
+	// In UTC, as the journal keeps times: a replay must write the same.
+	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+	in.NextAttemptAt = utcTime(in.NextAttemptAt)
 	op := &createOp{in: in}
 	if err := b.commit.apply(op); err != nil {
 		return false, b.wrap("create delivery", err)

@@ -62,7 +62,9 @@ func TestBoltCrashImageHasEveryAnsweredWrite(t *testing.T) {
 	path := filepath.Join(dir, "kv.db")
 	s := openBolt(t, kv.BoltOptions{Path: path, CheckpointEvery: time.Hour, CheckpointOps: 1 << 20})
 	ctx := context.Background()
-	now := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	// Callers pass local times; the journal keeps UTC, so the running
+	// store must keep UTC too for the images to match.
+	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.FixedZone("CET", 3600))
 	if err := s.CreateWebhook(ctx, &kv.Webhook{ID: "wh_1", URL: "https://example.com/h", Status: kv.WebhookActive, TenantID: "tnt_a", CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}

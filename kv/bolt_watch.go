@@ -7,14 +7,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// publisher hands committed webhook changes to watchers in commit order.
+// publisher hands written webhook changes to watchers in write order.
 //
-// Every transaction that changes a webhook takes the next number of the
-// meta bucket's sequence (the change's ticket, also the webhook's Revision)
-// and, after commit, its writer calls publish. Committed tickets are dense
-// (a rolled-back transaction rolls its sequence back too), so publish waits
-// for ticket-1 to be published first: writers committed together by one
-// group commit still publish in commit order.
+// Every write that changes a webhook takes the next number of the meta
+// bucket's sequence (the change's ticket, also the webhook's Revision) and,
+// once the write is durable (committed, or journaled: bolt_commit.go), its
+// writer calls publish. Answered tickets are dense (a write that fails is
+// rolled back with its sequence, and the journal's groups are applied again
+// in order), so publish waits for ticket-1 to be published first: writers
+// answered together by one group still publish in order.
 type publisher struct {
 	mu        sync.Mutex
 	turn      *sync.Cond

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // journal is the write-ahead log of the hot writes (journal_ops.go). Each
@@ -19,15 +20,15 @@ import (
 //
 // A record is the payload's length (be32), its CRC-32C (be32) and the
 // payload: the group's number (be64) and its operations, each its length
-// (be32) and its encoding (journal_ops.go). A record cut short or failing its
-// checksum ends the journal: it was being written when the process or the
-// machine stopped, so none of its callers had been answered.
+// (be32) and its encoding (journal_ops.go). A record cut short or failing
+// its checksum ends the journal: the process or the machine stopped while
+// it was written (under fsync=always none of its callers had an answer;
+// under interval a machine crash may lose the last interval, as promised).
 type journal struct {
 	f    *os.File
 	path string
 	size int64  // bytes of whole records
 	buf  []byte // the record being built
-	ops  int    // operations in buf
 }
 
 const journalHeader = 8
@@ -39,44 +40,74 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 const maxJournalRecord = 1 << 30
 
 func openJournal(path string) (*journal, error) {
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file's name must survive a power loss like its records.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+	}
 	return &journal{f: f, path: path}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
 }
 
 // journalRecord is one group read back: its number and its operations.
 type journalRecord struct {
 	seq uint64
 	ops [][]byte
+	off int64 // where it starts in the file
 }
 
 // read returns the whole records from the start of the file, and cuts the
 // file after the last one (a torn tail would otherwise sit before the next
-// appended record). torn reports whether there was such a tail.
-func (j *journal) read() (recs []journalRecord, torn bool, err error) {
+// appended record). torn is how many bytes were cut.
+func (j *journal) read() (recs []journalRecord, torn int, err error) {
 	data, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	off := 0
 	for off < len(data) {
 		rec, n, ok := parseJournalRecord(data[off:])
 		if !ok {
-			torn = true
 			break
 		}
+		rec.off = int64(off)
 		recs = append(recs, rec)
 		off += n
 	}
-	if torn {
-		if err := j.f.Truncate(int64(off)); err != nil {
-			return nil, true, err
+	if err := j.cut(int64(off)); err != nil {
+		return nil, 0, err
+	}
+	return recs, len(data) - off, nil
+}
+
+// cut truncates the file to size (when longer) and appends from there.
+func (j *journal) cut(size int64) error {
+	fi, err := j.f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > size {
+		if err := j.f.Truncate(size); err != nil {
+			return err
 		}
 	}
-	j.size = int64(off)
-	return recs, torn, nil
+	j.size = size
+	return nil
 }
 
 // parseJournalRecord reads the record at the start of b and returns its
@@ -108,7 +139,6 @@ func parseJournalRecord(b []byte) (rec journalRecord, n int, ok bool) {
 // begin starts the record of group seq.
 func (j *journal) begin(seq uint64) {
 	j.buf = binary.BigEndian.AppendUint64(append(j.buf[:0], make([]byte, journalHeader)...), seq)
-	j.ops = 0
 }
 
 // add appends one operation encoded by enc (which appends to its argument)
@@ -122,20 +152,24 @@ func (j *journal) add(enc func([]byte) ([]byte, error)) (mark int, err error) {
 	}
 	binary.BigEndian.PutUint32(b[mark:], uint32(len(b)-mark-4))
 	j.buf = b
-	j.ops++
 	return mark, nil
 }
 
 // undo drops the operation added at mark (it failed to apply).
-func (j *journal) undo(mark int) {
-	j.buf = j.buf[:mark]
-	j.ops--
-}
+func (j *journal) undo(mark int) { j.buf = j.buf[:mark] }
+
+// errJournalCut is a write that failed and could not be cut off the file
+// again: replaying the file could apply a group whose callers were told it
+// failed, so the store refuses to write on.
+var errJournalCut = errors.New("a failed journal write could not be cut off the file; restart to recover")
 
 // write appends the record begun by begin, with the operations added
 // since, and syncs the file when sync is set. On failure the file is cut
-// back to its last whole record.
+// back to its last whole record (errJournalCut when that fails too).
 func (j *journal) write(sync bool) error {
+	if len(j.buf)-journalHeader > maxJournalRecord {
+		return fmt.Errorf("journal %s: a group of %d bytes is over the limit", j.path, len(j.buf))
+	}
 	if _, err := j.f.WriteAt(j.frame(), j.size); err != nil {
 		return j.cutBack(err)
 	}
@@ -158,7 +192,7 @@ func (j *journal) frame() []byte {
 
 func (j *journal) cutBack(err error) error {
 	if terr := j.f.Truncate(j.size); terr != nil {
-		err = errors.Join(err, terr)
+		err = errors.Join(err, terr, errJournalCut)
 	}
 	return fmt.Errorf("journal %s: %w", j.path, err)
 }

@@ -96,6 +96,15 @@ func cloneTime(t *time.Time) *time.Time {
 	return &c
 }
 
+// utcTime is cloneTime in UTC.
+func utcTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := t.UTC()
+	return &c
+}
+
 // Delivery is one (event, webhook) pair and its state. Its ID is an integer
 // unique within the store (and across processes sharing a JetStream store).
 type Delivery struct {
