@@ -81,8 +81,8 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 		return nil, 0, err
 	}
 
-	s, err := hb.stats()
-	if err != nil {
+	var s statCounters
+	if err := hb.loadStats(&s); err != nil {
 		return nil, 0, err
 	}
 	s.onStatus(from, d.Status, d.CreatedAt)
@@ -90,7 +90,7 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 		s.onAttempt(a.StartedAt, a.DurationMS)
 		s.onLast(d.ID, d.Status, a.StatusCode, done)
 	}
-	if err := hb.putStats(s); err != nil {
+	if err := hb.putStats(&s); err != nil {
 		return nil, 0, err
 	}
 	if o.Skipped || a.Trigger == TriggerTest {

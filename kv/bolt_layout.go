@@ -144,6 +144,11 @@ func (hb hookBuckets) stats() (*statCounters, error) {
 	return decodeStats(hb.root.Get(keyStats))
 }
 
+// loadStats is stats into s, which the hot writes keep on their stack.
+func (hb hookBuckets) loadStats(s *statCounters) error {
+	return s.decode(hb.root.Get(keyStats))
+}
+
 func (hb hookBuckets) putStats(s *statCounters) error {
 	return hb.root.Put(keyStats, s.encode())
 }

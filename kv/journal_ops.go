@@ -84,12 +84,12 @@ func (op *createOp) apply(tx *bolt.Tx) error {
 	if err := hb.events.Put([]byte(rec.EventID), be64(seq)); err != nil {
 		return err
 	}
-	s, err := hb.stats()
-	if err != nil {
+	var s statCounters
+	if err := hb.loadStats(&s); err != nil {
 		return err
 	}
 	s.onCreate(rec.CreatedAt)
-	if err := hb.putStats(s); err != nil {
+	if err := hb.putStats(&s); err != nil {
 		return err
 	}
 	op.stored, op.created = &rec, true

@@ -71,30 +71,35 @@ type statCounters struct {
 	LastAtNano     int64
 }
 
-// each calls fn on every counter in encoding order. Append only: the
-// order is the storage format.
-func (s *statCounters) each(fn func(*int64)) {
-	for _, p := range [...]*int64{&s.Success, &s.Failed, &s.Pending, &s.LatencySumMS, &s.LatencyCount, &s.LatencyMaxMS} {
-		fn(p)
-	}
+// statsFields is how many counters a statCounters holds.
+const statsFields = 6 + len(latencyBoundsMS) + 1 + statsWindowHours*6 + 4
+
+// fields lists every counter in encoding order. Append only: the order is
+// the storage format. (A list rather than a callback: the callback would
+// make every statCounters escape to the heap, and the hot writes decode
+// and encode one per delivery twice.)
+func (s *statCounters) fields() (f [statsFields]*int64) {
+	f[0], f[1], f[2], f[3], f[4], f[5] = &s.Success, &s.Failed, &s.Pending, &s.LatencySumMS, &s.LatencyCount, &s.LatencyMaxMS
+	n := 6
 	for i := range s.Hist {
-		fn(&s.Hist[i])
+		f[n] = &s.Hist[i]
+		n++
 	}
 	for i := range s.Hours {
 		h := &s.Hours[i]
-		for _, p := range [...]*int64{&h.Hour, &h.Created, &h.Success, &h.Failed, &h.LatencySumMS, &h.LatencyCount} {
-			fn(p)
-		}
+		f[n], f[n+1], f[n+2], f[n+3], f[n+4], f[n+5] = &h.Hour, &h.Created, &h.Success, &h.Failed, &h.LatencySumMS, &h.LatencyCount
+		n += 6
 	}
-	for _, p := range [...]*int64{&s.LastID, &s.LastStatus, &s.LastStatusCode, &s.LastAtNano} {
-		fn(p)
-	}
+	f[n], f[n+1], f[n+2], f[n+3] = &s.LastID, &s.LastStatus, &s.LastStatusCode, &s.LastAtNano
+	return f
 }
 
 func (s *statCounters) encode() []byte {
 	buf := make([]byte, 1, 256)
 	buf[0] = statsVersion
-	s.each(func(p *int64) { buf = binary.AppendVarint(buf, *p) })
+	for _, p := range s.fields() {
+		buf = binary.AppendVarint(buf, *p)
+	}
 	return buf
 }
 
@@ -102,26 +107,30 @@ var errBadStats = errors.New("kv: malformed stats record")
 
 func decodeStats(b []byte) (*statCounters, error) {
 	s := &statCounters{}
-	if len(b) == 0 {
-		return s, nil
-	}
-	if b[0] != statsVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadStats, b[0])
-	}
-	b = b[1:]
-	bad := false
-	s.each(func(p *int64) {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			bad = true
-			return
-		}
-		*p, b = v, b[n:]
-	})
-	if bad {
-		return nil, errBadStats
+	if err := s.decode(b); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// decode overwrites s with the record b (all zero when b is empty).
+func (s *statCounters) decode(b []byte) error {
+	*s = statCounters{}
+	if len(b) == 0 {
+		return nil
+	}
+	if b[0] != statsVersion {
+		return fmt.Errorf("%w: version %d", errBadStats, b[0])
+	}
+	b = b[1:]
+	for _, p := range s.fields() {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return errBadStats
+		}
+		*p, b = v, b[n:]
+	}
+	return nil
 }
 
 func unixHour(t time.Time) int64 {
