@@ -105,7 +105,8 @@ func NewSender(cfg SenderConfig) *Sender {
 // Request is one attempt to send.
 type Request struct {
 	URL string
-	// Header is everything to send (signatures, ids, custom headers).
+	// Header is everything to send (signatures, ids, custom headers). Send
+	// takes it over: it may add a User-Agent, and the request keeps it.
 	Header  http.Header
 	Body    []byte
 	Timeout time.Duration // whole attempt, body read included; 0: ctx only
@@ -143,7 +144,7 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Response) {
 		return out
 	}
 	if r.Header != nil {
-		req.Header = r.Header.Clone()
+		req.Header = r.Header // Send owns it (Request.Header)
 	}
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", s.cfg.UserAgent)
