@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -194,6 +195,8 @@ func TestParseTaskReadsTheAttempt(t *testing.T) {
 	ctx := testCtx(t)
 	tasks := []Task{testTask(1, "wh_1", 0), testTask(2, "wh_1", 0)}
 	tasks[1].Attempt = 4
+	notBefore := time.Date(2026, 11, 29, 9, 0, 0, 123456789, time.UTC)
+	tasks[1].NotBefore = notBefore
 	if err := b.PublishTasks(ctx, tasks); err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +204,13 @@ func TestParseTaskReadsTheAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []int{0, 4} {
+	for i, want := range []int{0, 4} {
 		got, err := ParseTask(fetchOne(t, dc))
 		if err != nil || got.Attempt != want {
 			t.Errorf("ParseTask: attempt %d, %v; want %d", got.Attempt, err, want)
+		}
+		if wantNB := tasks[i].NotBefore; !got.NotBefore.Equal(wantNB) {
+			t.Errorf("ParseTask: not before %v, want %v", got.NotBefore, wantNB)
 		}
 	}
 }
@@ -270,6 +276,8 @@ func TestParseTaskRefusesGarbledHeaders(t *testing.T) {
 		"bad trigger":         func(h nats.Header) string { h.Set(HeaderTrigger, "cron"); return "" },
 		"garbled attempt":     func(h nats.Header) string { h.Set(HeaderAttempt, "two"); return "" },
 		"zero attempt":        func(h nats.Header) string { h.Set(HeaderAttempt, "0"); return "" },
+		"garbled not before":  func(h nats.Header) string { h.Set(HeaderNotBefore, "soon"); return "" },
+		"negative not before": func(h nats.Header) string { h.Set(HeaderNotBefore, "-5"); return "" },
 	}
 	// Publish straight to the stream, then read them back in order.
 	var names []string

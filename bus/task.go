@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +20,7 @@ const (
 	HeaderGeneration = "Webhookd-Generation"
 	HeaderTrigger    = "Webhookd-Trigger"
 	HeaderAttempt    = "Webhookd-Attempt"
+	HeaderNotBefore  = "Webhookd-Not-Before"
 )
 
 // Task triggers.
@@ -39,7 +41,11 @@ type Task struct {
 	// for: the store's schedule of a deferred delivery publishes one task
 	// per attempt, and any other copy of it is stale.
 	Attempt int
-	Body    []byte // the envelope, exactly as published
+	// NotBefore, when set, is when the task may be attempted at the
+	// earliest (Unix nanoseconds on the wire): the wait of a delivery that
+	// was being made without a task message (a retry, its webhook's turn).
+	NotBefore time.Time
+	Body      []byte // the envelope, exactly as published
 	// Header carries trace context (traceparent, tracestate) forward.
 	Header nats.Header
 }
@@ -90,6 +96,9 @@ func taskMsg(ctx context.Context, t *Task) *nats.Msg {
 	h[HeaderTrigger] = []string{t.Trigger}
 	if t.Attempt > 0 {
 		h[HeaderAttempt] = []string{strconv.Itoa(t.Attempt)}
+	}
+	if !t.NotBefore.IsZero() {
+		h[HeaderNotBefore] = []string{strconv.FormatInt(t.NotBefore.UnixNano(), 10)}
 	}
 	h[jetstream.MsgIDHeader] = []string{TaskMsgID(t.DeliveryID, t.Generation, t.Attempt)}
 	if !copyTrace(h, t.Header) {
@@ -143,6 +152,13 @@ func ParseTask(msg jetstream.Msg) (Task, error) {
 		if t.Attempt, err = strconv.Atoi(v); err != nil || t.Attempt <= 0 {
 			return Task{}, fmt.Errorf("%w: bad header %s", ErrInvalidTask, HeaderAttempt)
 		}
+	}
+	if v := h.Get(HeaderNotBefore); v != "" {
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ns <= 0 {
+			return Task{}, fmt.Errorf("%w: bad header %s", ErrInvalidTask, HeaderNotBefore)
+		}
+		t.NotBefore = time.Unix(0, ns).UTC()
 	}
 	if err := t.validate(); err != nil {
 		return Task{}, err

@@ -34,11 +34,8 @@ func (f *Fanout) deliverLoop(cons jetstream.Consumer) {
 			}
 			continue
 		}
-		if f.limiter.isCrowded() {
-			select {
-			case <-f.limiter.room:
-			case <-f.soft.Done():
-			}
+		if crowded, _ := f.limiter.isCrowded(); crowded {
+			f.limiter.waitRoom(f.soft.Done())
 			continue
 		}
 		batch, err := cons.Fetch(min(free, fetchBatch), jetstream.FetchMaxWait(fetchWait))
@@ -86,6 +83,12 @@ func (f *Fanout) dispatch(h *heldMsg) {
 			return
 		}
 		h.term()
+		return
+	}
+	if wait := task.NotBefore.Sub(f.cfg.Now()); wait > 0 {
+		// Published by a direct job that was to wait (direct.go): back to
+		// the stream until then, like the delayed Nak it stands for.
+		h.nakDelay(wait)
 		return
 	}
 	j := &job{h: h, task: task}
@@ -154,7 +157,7 @@ func (f *Fanout) deliver(j *job) {
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.destination.name", h.msg.Subject()),
+			attribute.String("messaging.destination.name", h.subject()),
 			attribute.String("webhook_id", t.WebhookID),
 			attribute.Int64("delivery_id", t.DeliveryID),
 			attribute.String("event_id", t.EventID),
@@ -180,11 +183,7 @@ func (f *Fanout) deliver(j *job) {
 		f.later(h, retryPause)
 		return
 	}
-	var seq uint64
-	if md, err := h.msg.Metadata(); err == nil {
-		seq = md.Sequence.Stream
-	}
-	if ok, same := f.limiter.claim(t.DeliveryID, seq); !ok {
+	if ok, same := f.limiter.claim(t.DeliveryID, h.streamSeq()); !ok {
 		if same {
 			// The server redelivered a message we still work on: the
 			// first copy settles it, for both.
@@ -288,7 +287,7 @@ func (f *Fanout) deliver(j *job) {
 }
 
 // finish records an attempt's outcome and settles its task.
-func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, o kv.AttemptOutcome,
+func (f *Fanout) finish(ctx context.Context, span trace.Span, h msgHandle, o kv.AttemptOutcome,
 	outcome string, delay, took time.Duration, log *slog.Logger) {
 	res, err := f.record(ctx, o)
 	if err != nil {
@@ -331,7 +330,7 @@ func (f *Fanout) finish(ctx context.Context, span trace.Span, h *heldMsg, o kv.A
 
 // skip records a delivery to an inactive or disabled webhook as failed
 // without an HTTP request; Skipped keeps it out of the failure streak.
-func (f *Fanout) skip(ctx context.Context, h *heldMsg, t bus.Task, w *kv.Webhook, log *slog.Logger) {
+func (f *Fanout) skip(ctx context.Context, h msgHandle, t bus.Task, w *kv.Webhook, log *slog.Logger) {
 	reason := "webhook inactive"
 	if w.Status == kv.WebhookDisabled {
 		reason = "webhook disabled"

@@ -217,7 +217,7 @@ func (f *Fanout) jitter(d time.Duration) time.Duration {
 
 // later hands a message back after a short jittered pause (a transient
 // store or bus error), or at once while stopping.
-func (f *Fanout) later(h *heldMsg, pause time.Duration) {
+func (f *Fanout) later(h msgHandle, pause time.Duration) {
 	if f.stopping() {
 		h.nak()
 		return
@@ -265,7 +265,17 @@ func (h *heldMsg) settle(op string, fn func(jetstream.Msg) error) {
 // handle of the same message settles it).
 func (h *heldMsg) forget() { h.settle("forget", func(jetstream.Msg) error { return nil }) }
 
-func (h *heldMsg) ack()  { h.settle("ack", func(m jetstream.Msg) error { return m.Ack() }) }
+func (h *heldMsg) ack() { h.settle("ack", func(m jetstream.Msg) error { return m.Ack() }) }
+
+func (h *heldMsg) subject() string { return h.msg.Subject() }
+
+// streamSeq is the message's stream sequence (0 when unknown).
+func (h *heldMsg) streamSeq() uint64 {
+	if md, err := h.msg.Metadata(); err == nil {
+		return md.Sequence.Stream
+	}
+	return 0
+}
 func (h *heldMsg) term() { h.settle("term", func(m jetstream.Msg) error { return m.Term() }) }
 
 // handBackDelay is the delay of nak: a plain Nak only queues the message

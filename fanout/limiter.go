@@ -9,7 +9,7 @@ import (
 
 // job is one delivery task held by the deliver stage.
 type job struct {
-	h    *heldMsg
+	h    msgHandle
 	task bus.Task
 }
 
@@ -46,7 +46,7 @@ type limiter struct {
 	hooks    map[string]*hookSlot
 	inflight map[int64]uint64
 	crowded  int           // webhooks whose queue is over its size
-	room     chan struct{} // a non-blocking signal: a crowded webhook has room
+	room     chan struct{} // closed (and replaced) when no webhook is crowded any more
 }
 
 type hookSlot struct {
@@ -77,7 +77,7 @@ func newLimiter(perWebhook, queue int) *limiter {
 		queueMax: queue,
 		hooks:    make(map[string]*hookSlot),
 		inflight: make(map[int64]uint64),
-		room:     make(chan struct{}, 1),
+		room:     make(chan struct{}),
 	}
 }
 
@@ -122,11 +122,27 @@ func (l *limiter) admit(webhookID string, j *job) admission {
 }
 
 // isCrowded reports whether some fast webhook's queue is over its size:
-// the deliverer then waits for room before it pulls more.
-func (l *limiter) isCrowded() bool {
+// the deliverer and the match stage then wait for room before they pull
+// more. When crowded, room is closed once that is over (every waiter wakes).
+func (l *limiter) isCrowded() (crowded bool, room <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.crowded > 0
+	return l.crowded > 0, l.room
+}
+
+// waitRoom waits until no webhook is crowded, or done is closed.
+func (l *limiter) waitRoom(done <-chan struct{}) {
+	for {
+		crowded, room := l.isCrowded()
+		if !crowded {
+			return
+		}
+		select {
+		case <-room:
+		case <-done:
+			return
+		}
+	}
 }
 
 // uncrowd clears s's crowded mark when its queue is down to half its size
@@ -140,9 +156,9 @@ func (l *limiter) uncrowd(s *hookSlot, force bool) {
 	}
 	s.crowded = false
 	l.crowded--
-	select {
-	case l.room <- struct{}{}:
-	default:
+	if l.crowded == 0 {
+		close(l.room)
+		l.room = make(chan struct{})
 	}
 }
 

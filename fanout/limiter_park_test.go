@@ -53,7 +53,7 @@ func TestLimiterHandsBackASlowWebhooksSurplus(t *testing.T) {
 			t.Fatalf("task %d of a webhook of unknown pace: %d, want %d", i+1, got, want)
 		}
 	}
-	if l.isCrowded() {
+	if crowdedNow(l) {
 		t.Fatal("a webhook that hands its surplus back crowds the deliverer")
 	}
 }
@@ -67,29 +67,31 @@ func TestLimiterCrowdsOnAFastWebhookUntilItsQueueIsHalfDone(t *testing.T) {
 		if got := l.admit("a", &job{}); got != admitQueued {
 			t.Fatalf("task %d of a fast webhook: %d, want queued", i+2, got)
 		}
-		if crowded := l.isCrowded(); crowded != (i >= 7) {
+		if crowded := crowdedNow(l); crowded != (i >= 7) {
 			t.Fatalf("with %d queued (size 8): crowded %v", i+1, crowded)
 		}
 	}
+	_, room := l.isCrowded()
 	for range 4 {
-		if l.next("a") == nil || !l.isCrowded() {
+		if l.next("a") == nil || !crowdedNow(l) {
 			t.Fatal("crowded ended before the queue was half done")
 		}
 	}
 	select {
-	case <-l.room:
+	case <-room:
 		t.Fatal("room signalled while still crowded")
 	default:
 	}
 	l.next("a") // 4 left of a size of 8
-	if l.isCrowded() {
+	if crowdedNow(l) {
 		t.Fatal("still crowded with the queue half done")
 	}
 	select {
-	case <-l.room:
+	case <-room:
 	default:
 		t.Fatal("no room signal when the crowd cleared")
 	}
+	l.waitRoom(nil) // returns at once: nothing is crowded
 }
 
 func TestLimiterGivesUpTheQueueOfAWebhookThatTurnedSlow(t *testing.T) {
@@ -101,7 +103,8 @@ func TestLimiterGivesUpTheQueueOfAWebhookThatTurnedSlow(t *testing.T) {
 	for range 8 {
 		l.admit("a", &job{})
 	}
-	if !l.isCrowded() {
+	_, room := l.isCrowded()
+	if !crowdedNow(l) {
 		t.Fatal("a fast webhook with a full queue does not crowd")
 	}
 	// One job of 2 s: the average goes to about 260 ms, the size to the
@@ -110,11 +113,11 @@ func TestLimiterGivesUpTheQueueOfAWebhookThatTurnedSlow(t *testing.T) {
 	if len(surplus) != 4 || l.queued("a") != 4 {
 		t.Fatalf("after turning slow: %d handed back, %d queued; want 4 and 4", len(surplus), l.queued("a"))
 	}
-	if l.isCrowded() {
+	if crowdedNow(l) {
 		t.Fatal("a webhook that turned slow still crowds the deliverer")
 	}
 	select {
-	case <-l.room:
+	case <-room:
 	default:
 		t.Fatal("no room signal when the slow webhook gave up its surplus")
 	}
@@ -177,5 +180,42 @@ func TestLimiterParksTasksAtTheWebhooksPace(t *testing.T) {
 	// A webhook with no slot has room: back at once.
 	if got := newLimiter(1, 1).park("idle", now); got != handBackDelay {
 		t.Errorf("park of an idle webhook = %s, want %s", got, handBackDelay)
+	}
+}
+
+func crowdedNow(l *limiter) bool {
+	crowded, _ := l.isCrowded()
+	return crowded
+}
+
+// Every waiter wakes when the crowd clears: the deliverer and each match
+// worker wait on the same signal.
+func TestLimiterRoomWakesEveryWaiter(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(1, 8)
+	l.admit("a", &job{}) // runs
+	l.took("a", 10*time.Millisecond)
+	for range 8 {
+		l.admit("a", &job{})
+	}
+	if !crowdedNow(l) {
+		t.Fatal("not crowded")
+	}
+	woke := make(chan struct{}, 3)
+	for range 3 {
+		go func() {
+			l.waitRoom(nil)
+			woke <- struct{}{}
+		}()
+	}
+	for range 4 {
+		l.next("a")
+	}
+	for i := range 3 {
+		select {
+		case <-woke:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 waiters woke when the crowd cleared", i)
+		}
 	}
 }

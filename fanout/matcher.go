@@ -30,6 +30,13 @@ const createConcurrency = 32
 func (f *Fanout) matchLoop(cons jetstream.Consumer) {
 	defer f.wg.Done()
 	for !f.stopping() {
+		// Events wait in their stream while a fast webhook's queue is
+		// over its size, as tasks do (deliverLoop): matched now, their
+		// deliveries would only go through the tasks stream.
+		if crowded, _ := f.limiter.isCrowded(); crowded {
+			f.limiter.waitRoom(f.soft.Done())
+			continue
+		}
 		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			f.log.Warn("fetching events failed", "error", err)
@@ -73,6 +80,7 @@ func (f *Fanout) matchLoop(cons jetstream.Consumer) {
 // matchEvent is one event of a batch on its way to tasks.
 type matchEvent struct {
 	h     *heldMsg
+	held  *heldEvent // while deliveries run without a task (direct.go)
 	env   *bus.Envelope
 	ctx   context.Context
 	span  trace.Span
@@ -82,8 +90,10 @@ type matchEvent struct {
 	err   error // a store error: the event is handed back
 }
 
-// matchGroup turns a batch of events into stored deliveries and published
-// tasks, then acks each event.
+// matchGroup turns a batch of events into stored deliveries, run here
+// when their webhook has room (direct.go) or published as tasks, then
+// settles each event: at once when all its deliveries went as tasks,
+// after the last direct one otherwise.
 func (f *Fanout) matchGroup(group []*heldMsg) {
 	events := make([]*matchEvent, 0, len(group))
 	for _, h := range group {
@@ -97,8 +107,15 @@ func (f *Fanout) matchGroup(group []*heldMsg) {
 
 	var tasks []bus.Task
 	for _, e := range events {
-		if e.err == nil {
-			tasks = append(tasks, e.tasks...)
+		if e.err != nil {
+			continue
+		}
+		e.held = newHeldEvent(f, e.h)
+		for _, t := range e.tasks {
+			if !f.stopping() && f.runDirect(e.held, t) {
+				continue
+			}
+			tasks = append(tasks, t)
 		}
 	}
 	var pubErr error
@@ -113,13 +130,18 @@ func (f *Fanout) matchGroup(group []*heldMsg) {
 		if err == nil {
 			err = pubErr
 		}
-		if err != nil {
+		switch {
+		case e.held == nil:
 			// Records already made are found again on redelivery (the
 			// (webhook, event) pair is idempotent) and their tasks republished.
-			e.span.SetStatus(codes.Error, "storing delivery tasks failed")
+			e.span.SetStatus(codes.Error, "storing deliveries failed")
 			f.later(e.h, retryPause)
-		} else {
-			e.h.ack()
+		case err != nil:
+			// The same, once its direct deliveries have settled.
+			e.span.SetStatus(codes.Error, "publishing delivery tasks failed")
+			e.held.release(false)
+		default:
+			e.held.release(true)
 			if len(e.tasks) > 0 {
 				f.tel.matched.Add(e.ctx, 1)
 			}

@@ -1,0 +1,74 @@
+package fanout
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/scailabs/webhookd/bus"
+	"github.com/scailabs/webhookd/kv"
+)
+
+// tasksPublished is how many task messages the tasks stream ever stored.
+func (h *harness) tasksPublished() uint64 {
+	h.t.Helper()
+	s, err := h.bus.JetStream().Stream(context.Background(), bus.TasksStream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// A delivery whose webhook has room is made straight from the match
+// stage: no task message, and its event stays unacked until the outcome
+// is recorded (a crash before that replays the event).
+func TestDirectDeliveryHoldsItsEventAndPublishesNoTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	ep := newEndpoint(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	t.Cleanup(open) // runs before the endpoint's Close, which waits for the handler
+	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	id, _ := h.publish("user.created", "", "", "")
+	eventually(t, "the attempt in flight", func() bool { return ep.count() == 1 })
+	if info := h.consumerInfo(bus.EventsStream, bus.MatchConsumer); info.NumAckPending != 1 {
+		t.Fatalf("event acked while its delivery is in flight: %d ack pending", info.NumAckPending)
+	}
+	open()
+	d := h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+	eventually(t, "the event acked", h.eventsSettled)
+	if n := h.tasksPublished(); n != 0 {
+		t.Fatalf("%d task messages published for a delivery made directly", n)
+	}
+	if d.AttemptCount != 1 {
+		t.Fatalf("%d attempts, want 1", d.AttemptCount)
+	}
+}
+
+// A direct delivery that must wait (a retry) goes on as a task message
+// that is not attempted before its time, and its event is acked then.
+func TestDirectDeliveryRetriesThroughATask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ep := newEndpoint(t, statusSeq(500, 200))
+	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	id, _ := h.publish("user.created", "", "", "")
+	d := h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+	if d.AttemptCount != 2 {
+		t.Fatalf("%d attempts, want 2", d.AttemptCount)
+	}
+	if n := h.tasksPublished(); n != 1 {
+		t.Fatalf("%d task messages published, want 1 (the retry's)", n)
+	}
+	eventually(t, "the event acked", h.eventsSettled)
+}
