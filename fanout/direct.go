@@ -85,6 +85,7 @@ func newDirectMsg(ev *heldEvent, t bus.Task) *directMsg {
 
 func (d *directMsg) settle(ok bool) {
 	if d.settled.CompareAndSwap(false, true) {
+		d.ev.f.direct.Add(-1)
 		d.ev.release(ok)
 	}
 }
@@ -100,8 +101,11 @@ func (d *directMsg) nak() { d.settle(false) }
 // nakDelay publishes the job's task, not before wait: the deliverer holds
 // it in the stream until then (a message's own delayed Nak would). It is
 // the task the match stage would have published, with the same message
-// id, so a copy published before (an earlier match of a replayed event)
-// is not doubled. Should publishing fail, the event is handed back.
+// id: the delivery is new (only those run directly), so within JetStream's
+// duplicate window a copy with that id can only come from a replay of the
+// event while this job ran, and that copy then carries the delivery on
+// (the deliverer's due-time check holds it until the retry is due).
+// Should publishing fail, the event is handed back.
 func (d *directMsg) nakDelay(wait time.Duration) {
 	if d.settled.Load() {
 		return
@@ -126,19 +130,30 @@ func (d *directMsg) nakDelay(wait time.Duration) {
 func (d *directMsg) subject() string   { return bus.TaskSubject(d.task.WebhookID) }
 func (d *directMsg) streamSeq() uint64 { return d.seq }
 
+// maxDirect bounds the jobs running or queued without a task message:
+// each holds its event, and the match consumer lets 4,096 events be held
+// (bus.matchMaxAckPending) for all webhooks together.
+const maxDirect = 1024
+
 // runDirect admits t as a job of the held event when its webhook has room
-// (running or in its queue); false means it goes as a task message.
+// for it (limiter.admitDirect) and fewer than maxDirect such jobs are out;
+// false means it goes as a task message.
 func (f *Fanout) runDirect(ev *heldEvent, t bus.Task) bool {
+	if f.direct.Add(1) > maxDirect {
+		f.direct.Add(-1)
+		return false
+	}
 	h := newDirectMsg(ev, t)
 	j := &job{h: h, task: t}
-	switch f.limiter.admit(t.WebhookID, j) {
-	case admitRun:
+	switch adm, ok := f.limiter.admitDirect(t.WebhookID, j, f.cfg.Now()); {
+	case ok && adm == admitRun:
 		f.wg.Add(1)
 		go f.runner(j)
 		return true
-	case admitQueued:
+	case ok:
 		return true
 	}
 	ev.shares.Add(-1) // never ran: its share goes without settling
+	f.direct.Add(-1)
 	return false
 }

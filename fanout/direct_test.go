@@ -72,3 +72,42 @@ func TestDirectDeliveryRetriesThroughATask(t *testing.T) {
 	}
 	eventually(t, "the event acked", h.eventsSettled)
 }
+
+// Past maxDirect jobs out without a task message, a new delivery goes as
+// a task: held events are bounded for all webhooks together.
+func TestDirectDeliveriesAreBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ep := newEndpoint(t, nil)
+	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	h.f.direct.Store(maxDirect)
+	id, _ := h.publish("user.created", "", "", "")
+	h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+	if n := h.tasksPublished(); n != 1 {
+		t.Fatalf("%d task messages published with the direct budget spent, want 1", n)
+	}
+	if n := h.f.direct.Load(); n != maxDirect {
+		t.Fatalf("direct jobs out: %d, want the %d set aside (the task's job is not one)", n, maxDirect)
+	}
+}
+
+// A replayed event does not run a delivery it finds again without a task:
+// a task for it may be in the stream already (or a manual retry's).
+func TestDirectOnlyForNewDeliveries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{noStart: true})
+	ep := newEndpoint(t, nil)
+	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	id, _ := h.publish("user.created", "", "", "")
+	// The delivery exists before the event is matched, as after a crash
+	// between storing it and acking the event.
+	d := &kv.Delivery{WebhookID: wh.ID, EventID: id, EventType: "user.created", Status: kv.DeliveryPending}
+	if _, err := h.store.CreateDelivery(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+	if n := h.tasksPublished(); n != 1 {
+		t.Fatalf("%d task messages published for a delivery found again, want 1", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -70,6 +71,7 @@ type Fanout struct {
 	limiter     *limiter
 	slots       chan struct{} // one per worker
 	heldMax     int
+	direct      atomic.Int64 // jobs out without a task message (direct.go)
 }
 
 // New validates cfg and builds a Fanout; nothing runs until Start.

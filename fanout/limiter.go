@@ -7,7 +7,8 @@ import (
 	"github.com/scailabs/webhookd/bus"
 )
 
-// job is one delivery task held by the deliver stage.
+// job is one delivery attempt to make: a task message held by the deliver
+// stage, or a delivery the match stage runs without one (direct.go).
 type job struct {
 	h    msgHandle
 	task bus.Task
@@ -109,16 +110,49 @@ func (l *limiter) admit(webhookID string, j *job) admission {
 		s.active++
 		return admitRun
 	}
-	size, fast := l.queueSize(s)
-	if len(s.queue) >= size && !fast {
+	if size, fast := l.queueSize(s); len(s.queue) >= size && !fast {
 		return admitFull
 	}
+	return l.enqueue(s, j)
+}
+
+// enqueue queues j on s, crowding when s is fast and its queue reaches its
+// size. Called with mu held.
+func (l *limiter) enqueue(s *hookSlot, j *job) admission {
 	s.queue = append(s.queue, j)
-	if fast && len(s.queue) >= size && !s.crowded {
+	if size, fast := l.queueSize(s); fast && len(s.queue) >= size && !s.crowded {
 		s.crowded = true
 		l.crowded++
 	}
 	return admitQueued
+}
+
+// admitDirect admits a job the match stage would run without a task
+// message, only where that takes nothing from older work: not while the
+// webhook has tasks handed back (they would be pushed back again and
+// again by new events), and queued only for a fast webhook (a slow one's
+// queue is for the tasks it parks; a fast one queues whatever comes, past
+// its size too, and crowds: the match stage then waits, as the deliverer
+// does). false means the job goes as a task message.
+func (l *limiter) admitDirect(webhookID string, j *job, now time.Time) (admission, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.hooks[webhookID]
+	if s == nil {
+		s = &hookSlot{}
+		l.hooks[webhookID] = s
+	}
+	if s.parkedUntil.After(now) {
+		return 0, false
+	}
+	if s.active < l.cap {
+		s.active++
+		return admitRun, true
+	}
+	if _, fast := l.queueSize(s); !fast {
+		return 0, false
+	}
+	return l.enqueue(s, j), true
 }
 
 // isCrowded reports whether some fast webhook's queue is over its size:

@@ -219,3 +219,39 @@ func TestLimiterRoomWakesEveryWaiter(t *testing.T) {
 		}
 	}
 }
+
+// A job the match stage would run without a task message is admitted only
+// where it takes nothing from older work.
+func TestLimiterAdmitsDirectJobsOnlyWithRoomAndNothingParked(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	l := newLimiter(2, 8)
+	for i, want := range []bool{true, true, false} {
+		adm, ok := l.admitDirect("slow", &job{}, now)
+		if ok != want || (ok && adm != admitRun) {
+			t.Fatalf("job %d of a webhook of unknown pace: %v %v; want runs for the first two, then none queued", i+1, adm, ok)
+		}
+	}
+	// A fast webhook queues direct jobs like tasks, crowding at its size.
+	l.admitDirect("fast", &job{}, now)
+	l.admitDirect("fast", &job{}, now)
+	l.took("fast", 10*time.Millisecond) // a queue of 250 ms x 2 / 10 ms, capped at 8
+	size, fast := l.queueSize(l.hooks["fast"])
+	if !fast {
+		t.Fatal("webhook not fast")
+	}
+	for i := range size {
+		if adm, ok := l.admitDirect("fast", &job{}, now); !ok || adm != admitQueued {
+			t.Fatalf("direct job %d of a fast webhook: %v %v", i+1, adm, ok)
+		}
+	}
+	if !crowdedNow(l) {
+		t.Fatal("a fast webhook's queue at its size does not crowd")
+	}
+	// With tasks handed back, new jobs go as tasks even when a slot is free.
+	l.next("slow")
+	l.park("slow", now)
+	if _, ok := l.admitDirect("slow", &job{}, now); ok {
+		t.Fatal("direct job admitted while the webhook has tasks handed back")
+	}
+}

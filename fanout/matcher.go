@@ -87,6 +87,12 @@ type matchEvent struct {
 	seq   uint64
 	hooks []*kv.Webhook
 	tasks []bus.Task
+	// fresh marks the tasks of deliveries this match created: only those
+	// may run without a task message. A delivery found again (a replayed
+	// event) may have a task in the stream already, or a manual retry's:
+	// its task is published, and JetStream's duplicate window and the
+	// deliverer's checks treat it as before.
+	fresh []bool
 	err   error // a store error: the event is handed back
 }
 
@@ -111,8 +117,8 @@ func (f *Fanout) matchGroup(group []*heldMsg) {
 			continue
 		}
 		e.held = newHeldEvent(f, e.h)
-		for _, t := range e.tasks {
-			if !f.stopping() && f.runDirect(e.held, t) {
+		for i, t := range e.tasks {
+			if e.fresh[i] && !f.stopping() && f.runDirect(e.held, t) {
 				continue
 			}
 			tasks = append(tasks, t)
@@ -221,7 +227,7 @@ func (f *Fanout) createDeliveries(events []*matchEvent) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				task, ok, err := f.createDelivery(e, w, now)
+				task, created, ok, err := f.createDelivery(e, w, now)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -232,6 +238,7 @@ func (f *Fanout) createDeliveries(events []*matchEvent) {
 					e.err = err
 				case ok:
 					e.tasks = append(e.tasks, task)
+					e.fresh = append(e.fresh, created)
 				}
 			}()
 		}
@@ -240,8 +247,8 @@ func (f *Fanout) createDeliveries(events []*matchEvent) {
 }
 
 // createDelivery stores (or finds) the delivery of e to w; ok is false
-// when it exists and is no longer pending.
-func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (bus.Task, bool, error) {
+// when it exists and is no longer pending, created when it is new.
+func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (task bus.Task, created, ok bool, err error) {
 	d := &kv.Delivery{
 		WebhookID: w.ID,
 		EventID:   e.env.EventID,
@@ -253,17 +260,17 @@ func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (bu
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	created, err := f.store.CreateDelivery(e.ctx, d)
+	created, err = f.store.CreateDelivery(e.ctx, d)
 	if errors.Is(err, kv.ErrNotFound) {
 		// Deleted since it matched: nothing to deliver, and no reason to
 		// hold the event back from its other webhooks.
-		return bus.Task{}, false, nil
+		return bus.Task{}, false, false, nil
 	}
 	if err != nil {
-		return bus.Task{}, false, err
+		return bus.Task{}, false, false, err
 	}
 	if !created && d.Status != kv.DeliveryPending {
-		return bus.Task{}, false, nil
+		return bus.Task{}, false, false, nil
 	}
 	hdr := nats.Header{}
 	bus.InjectTrace(e.ctx, hdr)
@@ -276,5 +283,5 @@ func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (bu
 		Trigger:    string(kv.TriggerScheduled),
 		Body:       e.env.Raw,
 		Header:     hdr,
-	}, true, nil
+	}, created, true, nil
 }
