@@ -101,11 +101,7 @@ func (l *limiter) queueSize(s *hookSlot) (n int, fast bool) {
 func (l *limiter) admit(webhookID string, j *job) admission {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.hooks[webhookID]
-	if s == nil {
-		s = &hookSlot{}
-		l.hooks[webhookID] = s
-	}
+	s := l.slot(webhookID)
 	if s.active < l.cap {
 		s.active++
 		return admitRun
@@ -114,6 +110,16 @@ func (l *limiter) admit(webhookID string, j *job) admission {
 		return admitFull
 	}
 	return l.enqueue(s, j)
+}
+
+// slot returns webhookID's slot, made when missing. Called with mu held.
+func (l *limiter) slot(webhookID string) *hookSlot {
+	s := l.hooks[webhookID]
+	if s == nil {
+		s = &hookSlot{}
+		l.hooks[webhookID] = s
+	}
+	return s
 }
 
 // enqueue queues j on s, crowding when s is fast and its queue reaches its
@@ -137,11 +143,7 @@ func (l *limiter) enqueue(s *hookSlot, j *job) admission {
 func (l *limiter) admitDirect(webhookID string, j *job, now time.Time) (admission, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.hooks[webhookID]
-	if s == nil {
-		s = &hookSlot{}
-		l.hooks[webhookID] = s
-	}
+	s := l.slot(webhookID)
 	if s.parkedUntil.After(now) {
 		return 0, false
 	}

@@ -125,15 +125,20 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
 	}
-	seq, err := initLayout(db)
-	if err != nil {
+	var j *journal
+	fail := func(err error) (*Bolt, error) {
+		if j != nil {
+			_ = j.close()
+		}
 		_ = db.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
 	}
-	j, err := openJournal(opts.Path + "-journal")
+	seq, err := initLayout(db)
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+		return fail(err)
+	}
+	if j, err = openJournal(opts.Path + "-journal"); err != nil {
+		return fail(err)
 	}
 	c := &committer{
 		db:            db,
@@ -147,17 +152,13 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 	// The groups journaled after the last checkpoint are applied and
 	// committed before anything reads the file.
 	if err := c.flush(); err != nil {
-		_ = j.close()
-		_ = db.Close()
-		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+		return fail(err)
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bucketMeta).Sequence()
 		return nil
 	}); err != nil {
-		_ = j.close()
-		_ = db.Close()
-		return nil, fmt.Errorf("kv: open %s: %w", opts.Path, err)
+		return fail(err)
 	}
 	b := &Bolt{
 		db:     db,
