@@ -13,14 +13,7 @@ import (
 // tasksPublished is how many task messages the tasks stream ever stored.
 func (h *harness) tasksPublished() uint64 {
 	h.t.Helper()
-	s, err := h.bus.JetStream().Stream(context.Background(), bus.TasksStream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	_, info := h.streamInfo(bus.TasksStream)
 	return info.State.LastSeq
 }
 

@@ -238,6 +238,13 @@ func (h *harness) webhook(id string) *kv.Webhook {
 
 func (h *harness) streamMsgs(name string) uint64 {
 	h.t.Helper()
+	_, info := h.streamInfo(name)
+	return info.State.Msgs
+}
+
+// streamInfo is a stream and its state as the server reports it.
+func (h *harness) streamInfo(name string) (jetstream.Stream, *jetstream.StreamInfo) {
+	h.t.Helper()
 	s, err := h.bus.JetStream().Stream(context.Background(), name)
 	if err != nil {
 		h.t.Fatalf("stream %s: %v", name, err)
@@ -246,7 +253,7 @@ func (h *harness) streamMsgs(name string) uint64 {
 	if err != nil {
 		h.t.Fatalf("stream %s info: %v", name, err)
 	}
-	return info.State.Msgs
+	return s, info
 }
 
 // consumerInfo is a consumer's state as the server reports it.
@@ -406,14 +413,7 @@ func checkSignatures(t *testing.T, secret string, r hit) {
 // dlqMessage returns the last message of the dead-letter stream.
 func (h *harness) dlqMessage() *jetstream.RawStreamMsg {
 	h.t.Helper()
-	s, err := h.bus.JetStream().Stream(context.Background(), bus.DeadLetterStream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	s, info := h.streamInfo(bus.DeadLetterStream)
 	m, err := s.GetMsg(context.Background(), info.State.LastSeq)
 	if err != nil {
 		h.t.Fatalf("dlq GetMsg: %v", err)

@@ -161,8 +161,19 @@ func TestCommitterIsolatesFailures(t *testing.T) {
 	}
 }
 
-// copyFile copies src to dst as it is now: what a process killed at this
-// moment leaves on disk (its writes are in the page cache).
+// crashImage copies the file and its journal in dir to a new directory as
+// they are now: what a process killed at this moment leaves on disk (its
+// writes are in the page cache).
+func crashImage(t *testing.T, dir string) string {
+	t.Helper()
+	crash := t.TempDir()
+	for _, name := range []string{"raw.db", "raw.db-journal"} {
+		copyFile(t, filepath.Join(dir, name), filepath.Join(crash, name))
+	}
+	return crash
+}
+
+// copyFile copies src to dst as it is now.
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
 	b, err := os.ReadFile(src)
@@ -197,9 +208,7 @@ func TestCommitterJournalSurvivesACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	crash := t.TempDir()
-	copyFile(t, filepath.Join(dir, "raw.db"), filepath.Join(crash, "raw.db"))
-	copyFile(t, filepath.Join(dir, "raw.db-journal"), filepath.Join(crash, "raw.db-journal"))
+	crash := crashImage(t, dir)
 
 	c2 := openCommitter(t, crash, 1<<20)
 	keys := storedKeys(t, c2)
@@ -456,9 +465,7 @@ func TestCommitterReplayStopsAtAGap(t *testing.T) {
 	if err := c.j.write(true); err != nil {
 		t.Fatal(err)
 	}
-	crash := t.TempDir()
-	copyFile(t, filepath.Join(dir, "raw.db"), filepath.Join(crash, "raw.db"))
-	copyFile(t, filepath.Join(dir, "raw.db-journal"), filepath.Join(crash, "raw.db-journal"))
+	crash := crashImage(t, dir)
 	c2 := openCommitter(t, crash, 1<<20)
 	if keys := storedKeys(t, c2); !keys["g1"] || !keys["g2"] || keys["g4"] {
 		t.Fatalf("keys after replaying groups 1, 2, 4: %v, want g1 and g2", keys)
