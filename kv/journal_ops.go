@@ -99,22 +99,18 @@ func (op *createOp) apply(tx *bolt.Tx) error {
 func (op *createOp) encode(buf []byte) ([]byte, error) {
 	w := recWriter{b: append(buf, opCreateDelivery)}
 	w.str(op.in.WebhookID)
-	rec, err := encodeDelivery(nil, &op.in)
-	if err != nil {
-		return nil, err
-	}
-	w.bytes(rec)
-	return w.b, nil
+	// The delivery's record is the rest of the operation: appended in
+	// place, not built apart and copied.
+	return encodeDelivery(w.b, &op.in)
 }
 
 func decodeCreateOp(b []byte) (journalOp, error) {
 	r := recReader{b: b}
 	webhookID := r.str()
-	rec := r.raw()
-	if err := r.end(); err != nil {
-		return nil, fmt.Errorf("decode create: %w", err)
+	if r.err != nil {
+		return nil, fmt.Errorf("decode create: %w", r.err)
 	}
-	d, err := decodeDelivery(rec, webhookID)
+	d, err := decodeDelivery(r.b, webhookID)
 	if err != nil {
 		return nil, err
 	}
