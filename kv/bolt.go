@@ -96,6 +96,7 @@ type Bolt struct {
 	closed atomic.Bool
 	pub    *publisher
 	commit *committer
+	hooks  webhookCache // decoded webhooks of recorded attempts
 
 	closeOnce sync.Once
 	stop      chan struct{}

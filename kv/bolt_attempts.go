@@ -25,7 +25,7 @@ func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptRes
 	now := time.Now().UTC()
 	o.Attempt.StartedAt = o.Attempt.StartedAt.UTC()
 	o.NextAttemptAt = utcTime(o.NextAttemptAt)
-	op := &attemptOp{o: o, now: now}
+	op := &attemptOp{o: o, now: now, hooks: &b.hooks}
 	if err := b.commit.apply(op); err != nil {
 		return nil, b.wrap("record attempt", err)
 	}
@@ -38,7 +38,7 @@ func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptRes
 
 // applyAttempt is RecordAttempt's transaction. It returns the ticket of
 // the webhook change to publish, 0 when the webhook did not change.
-func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult, uint64, error) {
+func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCache) (*AttemptResult, uint64, error) {
 	stale := &AttemptResult{Stale: true}
 	hb, ok := hook(tx, o.WebhookID)
 	if !ok {
@@ -54,7 +54,7 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 	if d.Status != DeliveryPending || d.Generation != o.Generation {
 		return stale, 0, nil
 	}
-	old, err := getWebhook(tx, o.WebhookID)
+	w, err := hooks.get(tx, o.WebhookID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -96,15 +96,17 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time) (*AttemptResult,
 	if o.Skipped || a.Trigger == TriggerTest {
 		// A test attempt is the admin's probe, not the endpoint's record:
 		// it never moves the failure streak toward auto-disable.
-		return &AttemptResult{Delivery: d, Webhook: old}, 0, nil
+		return &AttemptResult{Delivery: d, Webhook: w}, 0, nil
 	}
 
-	w := old.Clone()
+	// An attempt never moves what the webhook indexes hold (id, tenant,
+	// partner, created_at): only the record is rewritten.
 	res := &AttemptResult{Delivery: d, Webhook: w, AutoDisabled: applyToWebhook(w, o, done)}
-	ticket, err := putWebhook(tx, old, w)
+	ticket, rec, err := storeWebhook(tx, w)
 	if err != nil {
 		return nil, 0, err
 	}
+	hooks.put(w.ID, rec, w.Clone())
 	if res.AutoDisabled && o.NoticeID != "" {
 		n := AutoDisabledNotice{
 			EventID:             o.NoticeID,

@@ -30,15 +30,7 @@ func getWebhook(tx *bolt.Tx, id string) (*Webhook, error) {
 // putWebhook stores w under a new ticket (its Revision) and moves its index
 // keys from those of old (nil for a new webhook).
 func putWebhook(tx *bolt.Tx, old, w *Webhook) (ticket uint64, err error) {
-	if ticket, err = nextTicket(tx); err != nil {
-		return 0, err
-	}
-	w.Revision = ticket
-	v, err := json.Marshal(w)
-	if err != nil {
-		return 0, fmt.Errorf("encode webhook: %w", err)
-	}
-	if err := tx.Bucket(bucketWebhooks).Put([]byte(w.ID), v); err != nil {
+	if ticket, _, err = storeWebhook(tx, w); err != nil {
 		return 0, err
 	}
 	var oldIx []indexEntry
@@ -46,6 +38,23 @@ func putWebhook(tx *bolt.Tx, old, w *Webhook) (ticket uint64, err error) {
 		oldIx = webhookIndexes(old)
 	}
 	return ticket, moveIndexes(tx, oldIx, webhookIndexes(w))
+}
+
+// storeWebhook stores w's record under a new ticket (its Revision),
+// leaving the indexes as they are, and returns the ticket and the record.
+func storeWebhook(tx *bolt.Tx, w *Webhook) (ticket uint64, rec []byte, err error) {
+	if ticket, err = nextTicket(tx); err != nil {
+		return 0, nil, err
+	}
+	w.Revision = ticket
+	rec, err = json.Marshal(w)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode webhook: %w", err)
+	}
+	if err := tx.Bucket(bucketWebhooks).Put([]byte(w.ID), rec); err != nil {
+		return 0, nil, err
+	}
+	return ticket, rec, nil
 }
 
 // moveIndexes deletes the keys of from that are not in to and puts the

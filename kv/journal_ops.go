@@ -119,15 +119,16 @@ func decodeCreateOp(b []byte) (journalOp, error) {
 
 // attemptOp is RecordAttempt's write.
 type attemptOp struct {
-	o   AttemptOutcome
-	now time.Time
+	o     AttemptOutcome
+	now   time.Time
+	hooks *webhookCache // nil when replayed: decode the webhook
 
 	res    *AttemptResult
 	ticket uint64
 }
 
 func (op *attemptOp) apply(tx *bolt.Tx) (err error) {
-	op.res, op.ticket, err = applyAttempt(tx, op.o, op.now)
+	op.res, op.ticket, err = applyAttempt(tx, op.o, op.now, op.hooks)
 	return err
 }
 
