@@ -144,7 +144,7 @@ func (f *Fanout) runDirect(ev *heldEvent, t bus.Task) bool {
 		return false
 	}
 	h := newDirectMsg(ev, t)
-	j := &job{h: h, task: t}
+	j := &job{h: h, task: t, created: true}
 	switch adm, ok := f.limiter.admitDirect(t.WebhookID, j, f.cfg.Now()); {
 	case ok && adm == admitRun:
 		f.wg.Add(1)

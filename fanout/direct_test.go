@@ -104,3 +104,40 @@ func TestDirectOnlyForNewDeliveries(t *testing.T) {
 		t.Fatalf("%d task messages published for a delivery found again, want 1", n)
 	}
 }
+
+// stateCounter counts the delivery states the engine reads back.
+type stateCounter struct {
+	kv.Store
+	reads sync.Map // delivery id -> struct{}
+}
+
+func (s *stateCounter) DeliveryState(ctx context.Context, webhookID string, id int64) (*kv.Delivery, error) {
+	s.reads.Store(id, struct{}{})
+	return s.Store.DeliveryState(ctx, webhookID, id)
+}
+
+// A direct job knows the state of the delivery the match stage just
+// created and does not read it back; its retry, a task, does.
+func TestDirectDeliveryIsNotReadBack(t *testing.T) {
+	t.Parallel()
+	counter := &stateCounter{}
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) {
+		counter.Store = c.Store
+		c.Store = counter
+	}})
+	ep := newEndpoint(t, statusSeq(200))
+	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	id, _ := h.publish("user.created", "", "", "")
+	d := h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+	if _, read := counter.reads.Load(d.ID); read {
+		t.Fatal("the state of a delivery made directly was read back")
+	}
+
+	retried := newEndpoint(t, statusSeq(500, 200))
+	wh2 := h.addWebhook(retried.url(), []string{"user.updated"}, nil)
+	id2, _ := h.publish("user.updated", "", "", "")
+	d2 := h.waitStatus(wh2.ID, id2, kv.DeliverySuccess)
+	if _, read := counter.reads.Load(d2.ID); !read || d2.AttemptCount != 2 {
+		t.Fatalf("retry through a task: state read %v, %d attempts; want read, 2", read, d2.AttemptCount)
+	}
+}

@@ -12,6 +12,9 @@ import (
 type job struct {
 	h    msgHandle
 	task bus.Task
+	// created: the match stage stored the delivery a moment ago (a direct
+	// job), so its state is known: pending, never attempted.
+	created bool
 }
 
 // admission is what the limiter decided for a task.
