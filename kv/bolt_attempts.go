@@ -10,13 +10,14 @@ import (
 )
 
 // RecordAttempt applies one attempt's outcome as one journal operation
-// (committer): the attempt is appended,
-// the delivery, the webhook and the stats move on, and the webhook change
-// is published to watchers before RecordAttempt returns. Stale (nothing
-// written) when the delivery is gone, not pending, or of another
-// generation. A Skipped outcome (no request made) moves the delivery and
-// its status counts only: the webhook, the latency figures and
-// last_delivery stay as they were, and watchers hear nothing.
+// (committer): the attempt is appended, the delivery, the stats and the
+// webhook's health (kept with the stats) move on; when the outcome
+// disables the webhook, its record is rewritten and the change published
+// to watchers before RecordAttempt returns. Stale (nothing written) when
+// the delivery is gone, not pending, or of another generation. A Skipped
+// outcome (no request made) moves the delivery and its status counts
+// only: the health, the latency figures and last_delivery stay as they
+// were.
 func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptResult, error) {
 	if err := b.enter(ctx); err != nil {
 		return nil, err
@@ -85,28 +86,39 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 	if err := hb.loadStats(&s); err != nil {
 		return nil, 0, err
 	}
+	s.healthOf(w)
 	s.onStatus(from, d.Status, d.CreatedAt)
 	if !o.Skipped {
 		s.onAttempt(a.StartedAt, a.DurationMS)
 		s.onLast(d.ID, d.Status, a.StatusCode, done)
 	}
-	if err := hb.putStats(&s); err != nil {
-		return nil, 0, err
-	}
 	if o.Skipped || a.Trigger == TriggerTest {
 		// A test attempt is the admin's probe, not the endpoint's record:
 		// it never moves the failure streak toward auto-disable.
+		if err := hb.putStats(&s); err != nil {
+			return nil, 0, err
+		}
 		return &AttemptResult{Delivery: d, Webhook: w}, 0, nil
 	}
 
-	// An attempt never moves what the webhook indexes hold (id, tenant,
-	// partner, created_at): only the record is rewritten.
+	// The health moves in the stats record; the webhook's own record (and
+	// its watchers) only hear of a change of status.
+	status := w.Status
 	res := &AttemptResult{Delivery: d, Webhook: w, AutoDisabled: applyToWebhook(w, o, done)}
-	ticket, rec, err := storeWebhook(tx, w)
-	if err != nil {
+	s.setHealth(w)
+	if err := hb.putStats(&s); err != nil {
 		return nil, 0, err
 	}
-	hooks.put(w.ID, rec, w.Clone())
+	var ticket uint64
+	if w.Status != status {
+		// An attempt never moves what the webhook indexes hold (id,
+		// tenant, partner, created_at): only the record is rewritten.
+		var rec []byte
+		if ticket, rec, err = storeWebhook(tx, w); err != nil {
+			return nil, 0, err
+		}
+		hooks.put(w.ID, rec, w.Clone())
+	}
 	if res.AutoDisabled && o.NoticeID != "" {
 		n := AutoDisabledNotice{
 			EventID:             o.NoticeID,

@@ -21,7 +21,8 @@ import (
 //	webhooks_by_tenant_partner    len|tenant|len|partner|ts|id -> nil
 //	hooks                         its sequence numbers deliveries (1, 2, ...)
 //	  <webhook id>                one bucket per webhook, dropped with it
-//	    stats                     key: statCounters, varint encoded
+//	    stats                     key: statCounters, varint encoded, with
+//	                              the webhook's health (stats.go)
 //	    deliveries                be64(id) -> Delivery record (codec.go; no
 //	                              webhook id, no attempts)
 //	    status                    statusByte|be64(id) -> nil

@@ -151,3 +151,80 @@ func setLayout(t *testing.T, path, v string) {
 		t.Fatal(err)
 	}
 }
+
+// A webhook written before its health moved to the stats record (the
+// record ends before the health fields, the JSON has the health) reads
+// its health from the JSON, and the next attempt carries it on.
+func TestBoltHealthFromOlderRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kv.db")
+	s, err := OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://example.com", Status: WebhookActive, MaxRetries: 3}); err != nil {
+		t.Fatal(err)
+	}
+	d := &Delivery{WebhookID: "wh_1", EventID: "evt_1", EventType: "user.created"}
+	if _, err := s.CreateDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	failedAt := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		w, err := decodeWebhook(tx.Bucket(bucketWebhooks).Get([]byte("wh_1")))
+		if err != nil {
+			return err
+		}
+		w.ConsecutiveFailures, w.LastFailureAt = 4, &failedAt
+		v, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketWebhooks).Put([]byte("wh_1"), v); err != nil {
+			return err
+		}
+		hb, _ := hook(tx, "wh_1")
+		var st statCounters
+		if err := hb.loadStats(&st); err != nil {
+			return err
+		}
+		st.ConsecutiveFailures = 9 // ignored: no health bit
+		old := st.encode()
+		for range healthFields { // each field is a one-byte varint
+			old = old[:len(old)-1]
+		}
+		return hb.root.Put(keyStats, old)
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+
+	s, err = OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.GetWebhook(ctx, "wh_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ConsecutiveFailures != 4 || w.LastFailureAt == nil || !w.LastFailureAt.Equal(failedAt) {
+		t.Fatalf("health of an older record: %d failures, last failure %v; want 4, %v", w.ConsecutiveFailures, w.LastFailureAt, failedAt)
+	}
+	res, err := s.RecordAttempt(ctx, AttemptOutcome{WebhookID: "wh_1", DeliveryID: d.ID,
+		Attempt: Attempt{StartedAt: time.Now().UTC(), DurationMS: 2, StatusCode: 500, Error: "http 500"}, Final: true})
+	if err != nil || res.Webhook.ConsecutiveFailures != 5 {
+		t.Fatalf("attempt after an older record: %+v, %v; want 5 consecutive failures", res, err)
+	}
+	if w, err := s.GetWebhook(ctx, "wh_1"); err != nil || w.ConsecutiveFailures != 5 || w.Revision != res.Webhook.Revision {
+		t.Fatalf("stored health after the attempt: %+v, %v", w, err)
+	}
+}

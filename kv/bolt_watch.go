@@ -87,7 +87,7 @@ func (b *Bolt) WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error 
 	err := b.commit.read(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bucketMeta).Sequence()
 		return tx.Bucket(bucketWebhooks).ForEach(func(_, v []byte) error {
-			w, err := decodeWebhook(v)
+			w, err := loadWebhook(tx, v)
 			if err != nil {
 				return err
 			}

@@ -19,12 +19,56 @@ func decodeWebhook(v []byte) (*Webhook, error) {
 	return w, nil
 }
 
+// getWebhook returns the stored webhook with its health.
 func getWebhook(tx *bolt.Tx, id string) (*Webhook, error) {
 	v := tx.Bucket(bucketWebhooks).Get([]byte(id))
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeWebhook(v)
+	return loadWebhook(tx, v)
+}
+
+// loadWebhook decodes a stored webhook record and puts in its health from
+// its stats record (statCounters.Health).
+func loadWebhook(tx *bolt.Tx, v []byte) (*Webhook, error) {
+	w, err := decodeWebhook(v)
+	if err != nil {
+		return nil, err
+	}
+	var s statCounters
+	if err := loadHookStats(tx, w.ID, &s); err != nil {
+		return nil, err
+	}
+	s.healthOf(w)
+	return w, nil
+}
+
+// loadHookStats reads the stats record of webhook id into s; a webhook
+// without its bucket (Check reports that) reads as all zero.
+func loadHookStats(tx *bolt.Tx, id string, s *statCounters) error {
+	root := tx.Bucket(bucketHooks).Bucket([]byte(id))
+	if root == nil {
+		*s = statCounters{}
+		return nil
+	}
+	if err := s.decode(root.Get(keyStats)); err != nil {
+		return fmt.Errorf("webhook %q: %w", id, err)
+	}
+	return nil
+}
+
+// putHealth keeps w's health in its stats record.
+func putHealth(tx *bolt.Tx, w *Webhook) error {
+	hb, ok := hook(tx, w.ID)
+	if !ok {
+		return fmt.Errorf("webhook %q has no hooks bucket", w.ID)
+	}
+	var s statCounters
+	if err := hb.loadStats(&s); err != nil {
+		return err
+	}
+	s.setHealth(w)
+	return hb.putStats(&s)
 }
 
 // putWebhook stores w under a new ticket (its Revision) and moves its index
@@ -106,7 +150,10 @@ func (b *Bolt) CreateWebhook(ctx context.Context, w *Webhook) error {
 		if ticket, err = putWebhook(tx, nil, rec); err != nil {
 			return err
 		}
-		return createHook(tx, rec.ID)
+		if err := createHook(tx, rec.ID); err != nil {
+			return err
+		}
+		return putHealth(tx, rec)
 	})
 	if err != nil {
 		return b.wrap("create webhook", err)
@@ -159,8 +206,10 @@ func (b *Bolt) UpdateWebhook(ctx context.Context, id string, fn func(*Webhook) e
 			return fnError{err}
 		}
 		w.ID = id
-		ticket, err = putWebhook(tx, old, w)
-		return err
+		if ticket, err = putWebhook(tx, old, w); err != nil {
+			return err
+		}
+		return putHealth(tx, w)
 	})
 	if fe, ok := err.(fnError); ok {
 		return nil, fe.err
@@ -227,7 +276,7 @@ func (b *Bolt) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*Webhook, i
 			if v == nil {
 				return fmt.Errorf("index %s names missing webhook %q", name, id)
 			}
-			w, err := decodeWebhook(v)
+			w, err := loadWebhook(tx, v)
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,11 @@ type Store interface {
 	// ListDeliveries returns one page of a webhook's deliveries, newest
 	// first (without attempts), and the total matching.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, int, error)
-	// RecordAttempt applies one attempt's outcome atomically.
+	// RecordAttempt applies one attempt's outcome atomically. The
+	// webhook's health (consecutive_failures, last_success_at,
+	// last_failure_at) moves with every attempt but is not a change of the
+	// webhook: its Revision stays and watchers hear of it only when the
+	// outcome disables the webhook.
 	RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptResult, error)
 	// DueDeliveries returns up to limit deferred next attempts due at or
 	// before until, soonest first. An entry stays until ClearDue removes it

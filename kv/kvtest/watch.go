@@ -102,9 +102,22 @@ func testWatchSnapshotAndLive(t *testing.T, s kv.Store) {
 		t.Fatal("mutating one watcher's webhook changed another's")
 	}
 
-	res := record(t, s, attempt(d, base, 10, 500, false))
-	if c := rec.last(t, 5); c.ID != "wh_2" || c.Webhook.ConsecutiveFailures != 1 || c.Webhook.Revision != res.Webhook.Revision {
-		t.Fatalf("after a failed attempt the watcher saw %+v", c.Webhook)
+	// An attempt moves the webhook's health, which is no change of the
+	// webhook (no new revision, nothing to watch), unless it disables it.
+	before := getWebhook(t, s, "wh_2")
+	record(t, s, attempt(d, base, 10, 500, false))
+	if n := len(rec.all()); n != 4 {
+		t.Fatalf("after a failed attempt the watcher saw %d changes, want still 4", n)
+	}
+	if w := getWebhook(t, s, "wh_2"); w.ConsecutiveFailures != 1 || w.Revision != before.Revision {
+		t.Fatalf("after a failed attempt: consecutive_failures %d revision %d, want 1 and %d", w.ConsecutiveFailures, w.Revision, before.Revision)
+	}
+	gone := attempt(getDelivery(t, s, "wh_2", d.ID), base.Add(time.Second), 10, 410, false)
+	gone.Final, gone.DisableReason = true, "endpoint answered 410 Gone"
+	res := record(t, s, gone)
+	if c := rec.last(t, 5); c.ID != "wh_2" || c.Webhook.Status != kv.WebhookDisabled || c.Webhook.ConsecutiveFailures != 2 ||
+		c.Webhook.Revision != res.Webhook.Revision || res.Webhook.Revision == before.Revision {
+		t.Fatalf("after a disabling attempt the watcher saw %+v", c.Webhook)
 	}
 
 	if err := s.DeleteWebhook(bg, "wh_3"); err != nil {
@@ -127,12 +140,16 @@ func testWatchSnapshotAndLive(t *testing.T, s kv.Store) {
 	}
 }
 
+// Changes reach a watcher in commit order, whichever path wrote them:
+// admin updates and attempts that disable a webhook, all at once.
 func testWatchCommitOrder(t *testing.T, s kv.Store) {
 	createWebhook(t, s, newWebhook("wh_1", base))
 	const workers, each = 10, 5
 	var ds []*kv.Delivery
-	for i := range workers * each {
-		ds = append(ds, createDelivery(t, s, "wh_1", fmt.Sprintf("evt_%d", i), base))
+	for i := range workers {
+		id := fmt.Sprintf("wh_gone_%d", i)
+		createWebhook(t, s, newWebhook(id, base))
+		ds = append(ds, createDelivery(t, s, id, "evt_1", base))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -141,12 +158,23 @@ func testWatchCommitOrder(t *testing.T, s kv.Store) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for w := range workers {
+	errs := make(chan error, workers*(each+1))
+	for i := range workers {
 		wg.Go(func() {
-			for i := range each {
-				if _, err := s.RecordAttempt(context.Background(), attempt(ds[w*each+i], base, 10, 500, false)); err != nil {
+			for j := range each {
+				_, err := s.UpdateWebhook(context.Background(), "wh_1", func(w *kv.Webhook) error {
+					w.ConsecutiveFailures++
+					return nil
+				})
+				if err != nil {
 					errs <- err
+				}
+				if j == each/2 {
+					o := attempt(ds[i], base, 10, 410, false)
+					o.Final, o.DisableReason = true, "endpoint answered 410 Gone"
+					if _, err := s.RecordAttempt(context.Background(), o); err != nil {
+						errs <- err
+					}
 				}
 			}
 		})
@@ -154,23 +182,29 @@ func testWatchCommitOrder(t *testing.T, s kv.Store) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("RecordAttempt: %v", err)
+		t.Fatalf("write: %v", err)
 	}
 	var failures []int
 	var lastRev uint64
-	for _, c := range rec.all()[1:] { // [0] is the snapshot
-		failures = append(failures, c.Webhook.ConsecutiveFailures)
+	disabled := map[string]bool{}
+	for _, c := range rec.all()[1+workers:] { // the snapshot of every webhook first
 		if c.Webhook.Revision <= lastRev {
 			t.Fatalf("revisions seen out of order: %d after %d", c.Webhook.Revision, lastRev)
 		}
 		lastRev = c.Webhook.Revision
+		if c.ID == "wh_1" {
+			failures = append(failures, c.Webhook.ConsecutiveFailures)
+		} else if c.Webhook.Status == kv.WebhookDisabled {
+			disabled[c.ID] = true
+		}
 	}
 	want := make([]int, workers*each)
 	for i := range want {
 		want[i] = i + 1
 	}
-	if !slices.Equal(failures, want) {
-		t.Fatalf("consecutive_failures seen = %v, want 1..%d in commit order", failures, workers*each)
+	if !slices.Equal(failures, want) || len(disabled) != workers {
+		t.Fatalf("wh_1's consecutive_failures seen = %v, want 1..%d in commit order; %d webhooks seen disabled, want %d",
+			failures, workers*each, len(disabled), workers)
 	}
 }
 
