@@ -3,6 +3,7 @@ package fanout
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/scailabs/webhookd/bus"
 )
@@ -34,21 +35,30 @@ func BuildHeader(h AttemptHeader) http.Header {
 	if prefix == "" {
 		prefix = bus.DefaultLegacyPrefix
 	}
+	legacy := legacyNamesOf(prefix)
 	ts := strconv.FormatInt(h.Timestamp, 10)
-	out := make(http.Header, 10+len(h.Custom))
-	out.Set("Content-Type", "application/json")
-	out.Set("User-Agent", ua)
-	out.Set("webhook-id", h.EventID)
-	out.Set("webhook-timestamp", ts)
-	if sig := SignStandard(h.Secrets, h.EventID, h.Timestamp, h.Body); sig != "" {
-		out.Set("webhook-signature", sig)
+	// One backing array for the values, keys already canonical: Set
+	// canonicalised each name and allocated each value's slice, half of
+	// this function's allocations.
+	vals := make([]string, 0, 11)
+	out := make(http.Header, 11+len(h.Custom))
+	set := func(key, value string) {
+		vals = append(vals, value)
+		out[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	out.Set(prefix+"-Webhook-ID", strconv.FormatInt(h.DeliveryID, 10))
-	out.Set(prefix+"-Event-ID", h.EventID)
-	out.Set(prefix+"-Event-Type", h.EventType)
-	out.Set(prefix+"-Timestamp", ts)
+	set("Content-Type", "application/json")
+	set("User-Agent", ua)
+	set("Webhook-Id", h.EventID)
+	set("Webhook-Timestamp", ts)
+	if sig := SignStandard(h.Secrets, h.EventID, h.Timestamp, h.Body); sig != "" {
+		set("Webhook-Signature", sig)
+	}
+	set(legacy.webhookID, strconv.FormatInt(h.DeliveryID, 10))
+	set(legacy.eventID, h.EventID)
+	set(legacy.eventType, h.EventType)
+	set(legacy.timestamp, ts)
 	if sig := SignLegacy(h.Secrets, h.Timestamp, h.Body); sig != "" {
-		out.Set(prefix+"-Signature", sig)
+		set(legacy.signature, sig)
 	}
 	for name, value := range h.Custom {
 		if bus.ReservedHeader(name, prefix) || !validHeaderName(name) || !validHeaderValue(value) {
@@ -61,6 +71,29 @@ func BuildHeader(h AttemptHeader) http.Header {
 		out[key] = []string{value}
 	}
 	return out
+}
+
+// legacyNames are the canonical names of the legacy headers of a prefix.
+type legacyNames struct {
+	webhookID, eventID, eventType, timestamp, signature string
+}
+
+// legacyNamesByPrefix caches legacyNames per prefix (one per process).
+var legacyNamesByPrefix sync.Map
+
+func legacyNamesOf(prefix string) *legacyNames {
+	if n, ok := legacyNamesByPrefix.Load(prefix); ok {
+		return n.(*legacyNames)
+	}
+	name := func(suffix string) string { return http.CanonicalHeaderKey(prefix + suffix) }
+	n, _ := legacyNamesByPrefix.LoadOrStore(prefix, &legacyNames{
+		webhookID: name("-Webhook-ID"),
+		eventID:   name("-Event-ID"),
+		eventType: name("-Event-Type"),
+		timestamp: name("-Timestamp"),
+		signature: name("-Signature"),
+	})
+	return n.(*legacyNames)
 }
 
 // validHeaderName reports whether name is an RFC 9110 token.

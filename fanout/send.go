@@ -59,7 +59,6 @@ func (c *SenderConfig) setDefaults() {
 type Sender struct {
 	cfg       SenderConfig
 	transport *http.Transport
-	client    *http.Client
 	// bodies holds *[]byte of KeepResponseBytes: a buffer per response
 	// was a fifth of all the bytes webhookd allocated at full speed.
 	bodies sync.Pool
@@ -93,12 +92,6 @@ func NewSender(cfg SenderConfig) *Sender {
 	return &Sender{
 		cfg:       cfg,
 		transport: tr,
-		client: &http.Client{
-			Transport: tr,
-			// A 3xx is the receiver's answer, and a failure: following it
-			// would post the event somewhere nobody registered.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}
 }
 
@@ -129,10 +122,6 @@ type Response struct {
 func (s *Sender) Send(ctx context.Context, r Request) (out Response) {
 	start := time.Now()
 	defer func() { out.Duration = time.Since(start) }()
-	if err := s.CheckURL(r.URL); err != nil {
-		out.Err = err
-		return out
-	}
 	if r.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
@@ -140,7 +129,11 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Response) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		out.Err = fmt.Errorf("%w: %v", ErrInvalidURL, err)
+		out.Err = fmt.Errorf("%w: %v", ErrInvalidURL, unwrapURLError(err))
+		return out
+	}
+	if err := s.checkURL(req.URL); err != nil {
+		out.Err = err
 		return out
 	}
 	if r.Header != nil {
@@ -149,7 +142,11 @@ func (s *Sender) Send(ctx context.Context, r Request) (out Response) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", s.cfg.UserAgent)
 	}
-	res, err := s.client.Do(req)
+	// The transport itself, not an http.Client: a client's redirect and
+	// timeout machinery would only cost (it copied every request's header),
+	// and a 3xx is the receiver's answer anyway, never followed (it would
+	// post the event somewhere nobody registered).
+	res, err := s.transport.RoundTrip(req)
 	if err != nil {
 		// Keep the cause, drop url.Error's copy of the URL (it may carry a
 		// token) so the error is safe to log.
@@ -214,6 +211,10 @@ func (s *Sender) CheckURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidURL, unwrapURLError(err))
 	}
+	return s.checkURL(u)
+}
+
+func (s *Sender) checkURL(u *url.URL) error {
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
