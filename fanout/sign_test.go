@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -101,6 +102,32 @@ func TestSignSeveralSecrets(t *testing.T) {
 			t.Errorf("legacy verifier rejects the signature")
 		}
 	}
+}
+
+// Signers reuse keyed HMAC states: goroutines signing with different
+// secrets at once each get signatures of their own secret only.
+func TestSignConcurrentSecretsStayApart(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			secret := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{byte(g + 1)}, 32))
+			body := []byte(strconv.Itoa(g))
+			for i := range 200 {
+				ts := int64(1_700_000_000 + i)
+				tss := strconv.FormatInt(ts, 10)
+				if !verifyStandard(secret, "evt_1", tss, body, SignStandard([]string{secret}, "evt_1", ts, body)) {
+					t.Errorf("goroutine %d: standard signature does not verify with its secret", g)
+					return
+				}
+				if !verifyLegacy(secret, body, SignLegacy([]string{secret}, ts, body)) {
+					t.Errorf("goroutine %d: legacy signature does not verify with its secret", g)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestSignNoSecrets(t *testing.T) {
