@@ -153,9 +153,11 @@ func (f *Fanout) deliver(j *job) {
 	if t.Header != nil {
 		ctx = bus.ExtractTrace(ctx, t.Header)
 	}
-	ctx, span := f.tel.tracer.Start(ctx, "deliver "+t.EventType,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
+	ctx, span := f.tel.tracer.Start(ctx, "deliver "+t.EventType, trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	if span.IsRecording() {
+		// Only then: tracing is off by default, and the attributes cost.
+		span.SetAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", h.subject()),
 			attribute.String("webhook_id", t.WebhookID),
@@ -163,8 +165,8 @@ func (f *Fanout) deliver(j *job) {
 			attribute.String("event_id", t.EventID),
 			attribute.String("event_type", t.EventType),
 			attribute.Int("generation", t.Generation),
-			attribute.String("trigger", t.Trigger)))
-	defer span.End()
+			attribute.String("trigger", t.Trigger))
+	}
 	f.tel.inFlight.Add(ctx, 1)
 	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
 	log := &taskLog{base: f.log, task: &t}

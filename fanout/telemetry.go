@@ -61,23 +61,42 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 // attempt counts one recorded attempt; duration is zero for a skipped one
 // (no HTTP request was made, so there is nothing to time).
 func (t *telemetry) attempt(ctx context.Context, outcome string, d time.Duration) {
-	set := metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome)))
+	set, ok := outcomeSets[outcome]
+	if !ok {
+		set = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome)))
+	}
 	t.attempted.Add(ctx, 1, set)
 	if outcome != outcomeSkipped {
 		t.duration.Record(ctx, d.Seconds(), set)
 	}
 }
 
+// outcomeSets are the attribute sets of the attempt metrics, built once
+// rather than on every attempt.
+var outcomeSets = func() map[string]metric.MeasurementOption {
+	m := map[string]metric.MeasurementOption{}
+	for _, o := range []string{outcomeSuccess, outcomeRetry, outcomeFailed, outcomeGone, outcomeSkipped} {
+		m[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+	}
+	return m
+}()
+
 // startClient starts the client span of one POST. url.full carries only
 // scheme, host and path: a query string may hold a receiver's token.
+// Attributes are made only for a span that records (tracing is off by
+// default, and parsing the URL again for nothing cost every attempt).
 func (t *telemetry) startClient(ctx context.Context, rawURL string) (context.Context, trace.Span) {
-	attrs := []attribute.KeyValue{attribute.String("http.request.method", "POST")}
+	ctx, span := t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	span.SetAttributes(attribute.String("http.request.method", "POST"))
 	if u, err := url.Parse(rawURL); err == nil {
-		attrs = append(attrs,
+		span.SetAttributes(
 			attribute.String("url.full", u.Scheme+"://"+u.Host+u.EscapedPath()),
 			attribute.String("server.address", u.Hostname()))
 	}
-	return t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx, span
 }
 
 // endClient finishes the client span with the attempt's outcome.
