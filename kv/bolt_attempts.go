@@ -105,10 +105,6 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 	// its watchers) only hear of a change of status.
 	status := w.Status
 	res := &AttemptResult{Delivery: d, Webhook: w, AutoDisabled: applyToWebhook(w, o, done)}
-	s.setHealth(w)
-	if err := hb.putStats(&s); err != nil {
-		return nil, 0, err
-	}
 	var ticket uint64
 	if w.Status != status {
 		// An attempt never moves what the webhook indexes hold (id,
@@ -118,6 +114,10 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 			return nil, 0, err
 		}
 		hooks.put(w.ID, rec, w.Clone())
+	}
+	s.setHealth(w) // for w's revision: a new one when it was stored above
+	if err := hb.putStats(&s); err != nil {
+		return nil, 0, err
 	}
 	if res.AutoDisabled && o.NoticeID != "" {
 		n := AutoDisabledNotice{

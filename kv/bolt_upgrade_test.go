@@ -198,7 +198,7 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 		}
 		st.ConsecutiveFailures = 9 // ignored: no health bit
 		old := st.encode()
-		for range healthFields { // each field is a one-byte varint
+		for range healthFields { // each field is a one-byte varint here
 			old = old[:len(old)-1]
 		}
 		return hb.root.Put(keyStats, old)
@@ -211,7 +211,6 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	w, err := s.GetWebhook(ctx, "wh_1")
 	if err != nil {
 		t.Fatal(err)
@@ -226,5 +225,39 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 	}
 	if w, err := s.GetWebhook(ctx, "wh_1"); err != nil || w.ConsecutiveFailures != 5 || w.Revision != res.Webhook.Revision {
 		t.Fatalf("stored health after the attempt: %+v, %v", w, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An older binary re-enables the webhook: it writes the JSON (new
+	// revision, streak reset) and leaves the stats record's health as it
+	// was. The health kept for the older revision is not used.
+	db, err = bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		w, err := decodeWebhook(tx.Bucket(bucketWebhooks).Get([]byte("wh_1")))
+		if err != nil {
+			return err
+		}
+		w.ConsecutiveFailures, w.Revision = 0, w.Revision+1
+		v, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketWebhooks).Put([]byte("wh_1"), v)
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	s, err = OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if w, err := s.GetWebhook(ctx, "wh_1"); err != nil || w.ConsecutiveFailures != 0 {
+		t.Fatalf("after an older binary's update: %+v, %v; want the JSON's 0 consecutive failures", w, err)
 	}
 }

@@ -17,6 +17,7 @@
 // Goroutines: Bolt owns one background goroutine that queues the timed
 // checkpoints and, with NoSync, syncs the journal; Close stops it and
 // checkpoints once more. Watchers registered with WatchWebhooks are called
-// synchronously by the writer after each write and are dropped when their
-// context ends.
+// synchronously by the writer after each change of a webhook (not after
+// each attempt: see RecordAttempt) and are dropped when their context
+// ends.
 package kv

@@ -1,6 +1,9 @@
 package kv
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // WebhookStatus is a webhook's lifecycle state.
 type WebhookStatus string
@@ -58,7 +61,8 @@ type Webhook struct {
 
 	// Revision is set by the store on every read (bbolt: a store-wide
 	// change sequence; JetStream KV: the entry revision). It is informational for
-	// callers; UpdateWebhook does the compare-and-swap itself.
+	// callers; UpdateWebhook does the compare-and-swap itself. The health
+	// above moves with attempts without a new revision (Store.RecordAttempt).
 	Revision uint64 `json:"revision"`
 }
 
@@ -75,7 +79,7 @@ func (w *Webhook) LiveSecrets(now time.Time) []string {
 // Clone returns a deep copy, so a caller may keep or change it freely.
 func (w *Webhook) Clone() *Webhook {
 	c := *w
-	c.Events = append([]string(nil), w.Events...)
+	c.Events = slices.Clone(w.Events) // nil stays nil, empty stays empty: the record encodes the same
 	if w.Headers != nil {
 		c.Headers = make(map[string]string, len(w.Headers))
 		for k, v := range w.Headers {

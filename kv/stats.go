@@ -74,27 +74,32 @@ type statCounters struct {
 	// last_failure_at) lives here, in the record every attempt rewrites
 	// anyway, rather than in the webhook's JSON: rewriting that JSON and
 	// telling every watcher on each attempt was 7 % of the daemon's CPU.
-	// Records written before these fields end without them (Health 0): the
-	// webhook's JSON then still holds its health. An older binary reads
-	// the fields it knows and drops these when it writes the record back,
-	// so its JSON is again the one in use.
+	// It holds for the webhook record of revision HealthRevision only
+	// (attempts keep the revision; every other write of the record takes
+	// a new one and writes the health here again). Records written before
+	// these fields end without them (Health 0), and a record rewritten by
+	// an older binary, which knows nothing of them, may carry them stale:
+	// in both cases the webhook's JSON holds its health.
 	Health              int64 // healthSet | healthSuccess | healthFailure bits
+	HealthRevision      int64
 	ConsecutiveFailures int64
-	LastSuccessNano     int64
-	LastFailureNano     int64
+	LastSuccessSec      int64
+	LastSuccessNsec     int64
+	LastFailureSec      int64
+	LastFailureNsec     int64
 }
 
 // Bits of statCounters.Health.
 const (
 	healthSet     = 1 << iota // the health fields below are the webhook's
-	healthSuccess             // LastSuccessNano is set
-	healthFailure             // LastFailureNano is set
+	healthSuccess             // LastSuccess* is set
+	healthFailure             // LastFailure* is set
 )
 
 // statsFields is how many counters a statCounters holds; the last
 // healthFields of them came later and may be missing from a record.
 const (
-	healthFields = 4
+	healthFields = 7
 	statsFields  = 6 + len(latencyBoundsMS) + 1 + statsWindowHours*6 + 4 + healthFields
 )
 
@@ -116,7 +121,8 @@ func (s *statCounters) fields() (f [statsFields]*int64) {
 	}
 	f[n], f[n+1], f[n+2], f[n+3] = &s.LastID, &s.LastStatus, &s.LastStatusCode, &s.LastAtNano
 	n += 4
-	f[n], f[n+1], f[n+2], f[n+3] = &s.Health, &s.ConsecutiveFailures, &s.LastSuccessNano, &s.LastFailureNano
+	f[n], f[n+1], f[n+2] = &s.Health, &s.HealthRevision, &s.ConsecutiveFailures
+	f[n+3], f[n+4], f[n+5], f[n+6] = &s.LastSuccessSec, &s.LastSuccessNsec, &s.LastFailureSec, &s.LastFailureNsec
 	return f
 }
 
@@ -162,36 +168,40 @@ func (s *statCounters) decode(b []byte) error {
 	return nil
 }
 
-// healthOf puts the health kept here into w, when this record keeps it.
+// healthOf puts the health kept here into w, when this record keeps the
+// health of w's revision.
 func (s *statCounters) healthOf(w *Webhook) {
-	if s.Health&healthSet == 0 {
+	if s.Health&healthSet == 0 || s.HealthRevision != int64(w.Revision) {
 		return
 	}
 	w.ConsecutiveFailures = int(s.ConsecutiveFailures)
-	w.LastSuccessAt = nanoTime(s.Health&healthSuccess != 0, s.LastSuccessNano)
-	w.LastFailureAt = nanoTime(s.Health&healthFailure != 0, s.LastFailureNano)
+	w.LastSuccessAt = secTime(s.Health&healthSuccess != 0, s.LastSuccessSec, s.LastSuccessNsec)
+	w.LastFailureAt = secTime(s.Health&healthFailure != 0, s.LastFailureSec, s.LastFailureNsec)
 }
 
-// setHealth keeps w's health here from now on.
+// setHealth keeps w's health here, for w's revision.
 func (s *statCounters) setHealth(w *Webhook) {
 	s.Health = healthSet
+	s.HealthRevision = int64(w.Revision)
 	s.ConsecutiveFailures = int64(w.ConsecutiveFailures)
-	s.LastSuccessNano, s.LastFailureNano = 0, 0
-	if w.LastSuccessAt != nil {
+	s.LastSuccessSec, s.LastSuccessNsec, s.LastFailureSec, s.LastFailureNsec = 0, 0, 0, 0
+	if t := w.LastSuccessAt; t != nil {
 		s.Health |= healthSuccess
-		s.LastSuccessNano = w.LastSuccessAt.UnixNano()
+		s.LastSuccessSec, s.LastSuccessNsec = t.Unix(), int64(t.Nanosecond())
 	}
-	if w.LastFailureAt != nil {
+	if t := w.LastFailureAt; t != nil {
 		s.Health |= healthFailure
-		s.LastFailureNano = w.LastFailureAt.UnixNano()
+		s.LastFailureSec, s.LastFailureNsec = t.Unix(), int64(t.Nanosecond())
 	}
 }
 
-func nanoTime(set bool, nanos int64) *time.Time {
+// secTime is the time of Unix seconds and nanoseconds (any year, unlike
+// UnixNano), nil when not set.
+func secTime(set bool, sec, nsec int64) *time.Time {
 	if !set {
 		return nil
 	}
-	t := time.Unix(0, nanos).UTC()
+	t := time.Unix(sec, nsec).UTC()
 	return &t
 }
 

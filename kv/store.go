@@ -26,7 +26,10 @@ type Store interface {
 	// are serialised. A change made through this store is seen by fn before
 	// the write call returns (every backend); backends shared across
 	// processes deliver other processes' changes as soon as they see them.
-	// fn must not write to the store.
+	// A change carries the webhook's health as of that change; attempts
+	// move it later without a change (RecordAttempt), so a watcher's copy
+	// of the health goes stale: read the webhook for it. fn must not write
+	// to the store.
 	WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error
 
 	// CreateDelivery stores a new pending delivery, assigning its ID. It is

@@ -7,12 +7,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// webhookCache keeps the decoded webhooks that recorded attempts rewrite,
-// each with the record bytes it was decoded from. Every attempt reads and
-// rewrites its webhook (failure streak, last success): decoding that JSON
-// was 6 % of the daemon's CPU at full load. An entry is used only while
-// the stored bytes are still exactly its own, so a change made any other
-// way (an admin update, a replayed journal) is simply a miss.
+// webhookCache keeps the decoded webhooks of recorded attempts, each with
+// the record bytes it was decoded from. Every attempt reads its webhook
+// (its status, its health's revision): decoding that JSON was 6 % of the
+// daemon's CPU at full load. An entry is used only while the stored bytes
+// are still exactly its own, so a change made any other way (an admin
+// update, a replayed journal) is simply a miss; a hit decodes to the same
+// webhook as the bytes would (Clone keeps empty lists empty).
 type webhookCache struct {
 	mu sync.Mutex
 	m  map[string]cachedWebhook
@@ -23,9 +24,9 @@ type cachedWebhook struct {
 	w   *Webhook // decoded from raw; handed out as clones only
 }
 
-// webhookCacheMax bounds the cache: past it, it starts over. Attempts of
-// more webhooks than this at once only decode as they did without it.
-const webhookCacheMax = 1024
+// webhookCacheMax bounds the cache: past it, an entry makes room for the
+// next. Attempts of more webhooks than this at once miss more often.
+const webhookCacheMax = 4096
 
 // get returns a private copy of the webhook stored under id in tx. A nil
 // cache decodes every time.
@@ -59,8 +60,14 @@ func (c *webhookCache) put(id string, raw []byte, w *Webhook) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= webhookCacheMax {
+	if c.m == nil {
 		c.m = make(map[string]cachedWebhook)
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= webhookCacheMax {
+		for other := range c.m { // any one: map order is random
+			delete(c.m, other)
+			break
+		}
 	}
 	c.m[id] = cachedWebhook{raw: raw, w: w}
 }

@@ -20,6 +20,53 @@ var attemptTests = []subtest{
 	{"Requeue", testRequeue},
 	{"Skipped", testSkipped},
 	{"TestTriggerLeavesWebhook", testTestTriggerLeavesWebhook},
+	{"HealthSurvivesUpdatesNotRecreation", testHealthSurvivesUpdates},
+}
+
+// The health attempts move (failure streak, last success and failure)
+// stays through an update of other fields, shows in lists, and a webhook
+// deleted and created again under its id starts without it.
+func testHealthSurvivesUpdates(t *testing.T, s kv.Store) {
+	bg := context.Background()
+	createWebhook(t, s, newWebhook("wh_1", base))
+	for i, ok := range []bool{true, false, false} {
+		d := createDelivery(t, s, "wh_1", "evt_"+string(rune('a'+i)), base)
+		o := attempt(d, base.Add(time.Duration(i)*time.Second), 10, 500, ok)
+		if ok {
+			o.Attempt.StatusCode = 200
+		}
+		o.Final = !ok
+		record(t, s, o)
+	}
+	upd, err := s.UpdateWebhook(bg, "wh_1", func(w *kv.Webhook) error {
+		w.URL = "https://receiver.example/v2"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, w *kv.Webhook) {
+		t.Helper()
+		if w.ConsecutiveFailures != 2 || w.LastSuccessAt == nil || w.LastFailureAt == nil || !w.LastFailureAt.After(*w.LastSuccessAt) {
+			t.Fatalf("%s: consecutive_failures %d, last success %v, last failure %v; want 2 and both set, failure later",
+				what, w.ConsecutiveFailures, w.LastSuccessAt, w.LastFailureAt)
+		}
+	}
+	check("update's result", upd)
+	check("get after an update", getWebhook(t, s, "wh_1"))
+	list, _, err := s.ListWebhooks(bg, kv.WebhookFilter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListWebhooks: %d webhooks, %v", len(list), err)
+	}
+	check("list", list[0])
+
+	if err := s.DeleteWebhook(bg, "wh_1"); err != nil {
+		t.Fatal(err)
+	}
+	createWebhook(t, s, newWebhook("wh_1", base))
+	if w := getWebhook(t, s, "wh_1"); w.ConsecutiveFailures != 0 || w.LastSuccessAt != nil || w.LastFailureAt != nil {
+		t.Fatalf("recreated webhook carries health: %+v", w)
+	}
 }
 
 // A test attempt is recorded with its delivery and stats but never moves
