@@ -153,11 +153,9 @@ func (f *Fanout) deliver(j *job) {
 	if t.Header != nil {
 		ctx = bus.ExtractTrace(ctx, t.Header)
 	}
-	ctx, span := f.tel.tracer.Start(ctx, "deliver "+t.EventType, trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-	if span.IsRecording() {
-		// Only then: tracing is off by default, and the attributes cost.
-		span.SetAttributes(
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	if f.tel.spanAttrs {
+		opts = append(opts, trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", h.subject()),
 			attribute.String("webhook_id", t.WebhookID),
@@ -165,8 +163,10 @@ func (f *Fanout) deliver(j *job) {
 			attribute.String("event_id", t.EventID),
 			attribute.String("event_type", t.EventType),
 			attribute.Int("generation", t.Generation),
-			attribute.String("trigger", t.Trigger))
+			attribute.String("trigger", t.Trigger)))
 	}
+	ctx, span := f.tel.tracer.Start(ctx, "deliver "+t.EventType, opts...)
+	defer span.End()
 	f.tel.inFlight.Add(ctx, 1)
 	defer f.tel.inFlight.Add(context.WithoutCancel(ctx), -1)
 	log := &taskLog{base: f.log, task: &t}
@@ -289,9 +289,9 @@ func (f *Fanout) deliver(j *job) {
 }
 
 // deliveryState is the state of j's delivery as stored, without reading
-// it back when the match stage has just created it (3 % of the daemon's
-// CPU at full load): a change made since (a manual retry) makes the
-// outcome stale when it is recorded.
+// it back when the match stage has just created it and the job runs at
+// once (3 % of the daemon's CPU at full load; a queued job reads it, see
+// limiter.enqueue).
 func (f *Fanout) deliveryState(ctx context.Context, j *job, webhookID string) (*kv.Delivery, error) {
 	if j.created {
 		t := &j.task

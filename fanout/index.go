@@ -119,12 +119,25 @@ func (ix *Index) Apply(c kv.WebhookChange) {
 	if old, ok := ix.byID[id]; ok {
 		ix.unfile(old)
 		delete(ix.byID, id)
+		forgetSecrets(goneSecrets(old.w, c.Webhook)...)
 	}
 	if e == nil {
 		return
 	}
 	ix.byID[id] = e
 	ix.file(e)
+}
+
+// goneSecrets are the secrets of old that now is without (all of them
+// when now is nil: the webhook was deleted).
+func goneSecrets(old, now *kv.Webhook) []string {
+	var gone []string
+	for _, s := range []string{old.Secret, old.PreviousSecret} {
+		if s != "" && (now == nil || (s != now.Secret && s != now.PreviousSecret)) {
+			gone = append(gone, s)
+		}
+	}
+	return gone
 }
 
 // parsePatterns keeps the valid, distinct patterns. Invalid ones cannot be

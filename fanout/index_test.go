@@ -351,3 +351,41 @@ func TestIndexDedupManyMultiPattern(t *testing.T) {
 		t.Fatalf("matched %d webhooks, want 50", len(got))
 	}
 }
+
+// pooled reports whether a signer keeps HMAC states keyed by secret.
+func pooled(secret string) bool {
+	standardMACs.mu.Lock()
+	defer standardMACs.mu.Unlock()
+	_, ok := standardMACs.m[secret]
+	return ok
+}
+
+// The keyed HMAC states of a secret go when the secret does: rotated out,
+// or with its webhook.
+func TestIndexForgetsSecretsThatAreGone(t *testing.T) {
+	t.Parallel()
+	first, second := newSecret(), newSecret()
+	sign := func(s string) { SignStandard([]string{s}, "evt_1", 1, []byte("{}")) }
+	ix := NewIndex()
+	w := &kv.Webhook{ID: "wh_secrets", Status: kv.WebhookActive, Events: []string{"*"}, Secret: first}
+	ix.Apply(kv.WebhookChange{ID: w.ID, Webhook: w})
+	sign(first)
+
+	rotated := w.Clone()
+	rotated.Secret, rotated.PreviousSecret = second, first
+	ix.Apply(kv.WebhookChange{ID: w.ID, Webhook: rotated})
+	sign(second)
+	if !pooled(first) || !pooled(second) {
+		t.Fatal("a secret still in use during the rotation overlap lost its states")
+	}
+	done := rotated.Clone()
+	done.PreviousSecret = ""
+	ix.Apply(kv.WebhookChange{ID: w.ID, Webhook: done})
+	if pooled(first) || !pooled(second) {
+		t.Fatalf("after the old secret was dropped: old pooled %v, new pooled %v; want false, true", pooled(first), pooled(second))
+	}
+	ix.Apply(kv.WebhookChange{ID: w.ID})
+	if pooled(second) {
+		t.Fatal("a deleted webhook's secret keeps its HMAC states")
+	}
+}

@@ -12,8 +12,9 @@ import (
 type job struct {
 	h    msgHandle
 	task bus.Task
-	// created: the match stage stored the delivery a moment ago (a direct
-	// job), so its state is known: pending, never attempted.
+	// created: the match stage stored the delivery a moment ago and the
+	// job runs at once (a direct job not queued), so its state is known:
+	// pending, never attempted.
 	created bool
 }
 
@@ -128,6 +129,9 @@ func (l *limiter) slot(webhookID string) *hookSlot {
 // enqueue queues j on s, crowding when s is fast and its queue reaches its
 // size. Called with mu held.
 func (l *limiter) enqueue(s *hookSlot, j *job) admission {
+	// A job that waits reads its delivery's state when it runs: by then a
+	// redelivered copy of its task may have moved the delivery on.
+	j.created = false
 	s.queue = append(s.queue, j)
 	if size, fast := l.queueSize(s); fast && len(s.queue) >= size && !s.crowded {
 		s.crowded = true

@@ -241,8 +241,13 @@ func TestLimiterAdmitsDirectJobsOnlyWithRoomAndNothingParked(t *testing.T) {
 		t.Fatal("webhook not fast")
 	}
 	for i := range size {
-		if adm, ok := l.admitDirect("fast", &job{}, now); !ok || adm != admitQueued {
+		j := &job{created: true}
+		if adm, ok := l.admitDirect("fast", j, now); !ok || adm != admitQueued {
 			t.Fatalf("direct job %d of a fast webhook: %v %v", i+1, adm, ok)
+		}
+		if j.created {
+			// While it waits, a copy of its task may move the delivery on.
+			t.Fatalf("queued direct job %d still trusts the state it was created with", i+1)
 		}
 	}
 	if !crowdedNow(l) {

@@ -105,8 +105,10 @@ type macPool struct {
 	m   map[string]*sync.Pool
 }
 
-// macPoolMax bounds how many secrets keep pooled states; past it the
-// pools start over (one webhook's states are a few hundred bytes).
+// macPoolMax bounds how many secrets keep pooled states; past it one
+// makes room for the next (one secret's states are a few hundred bytes).
+// The index drops a secret's pools when its webhook is deleted or the
+// secret is rotated out (forgetSecrets).
 const macPoolMax = 4096
 
 var (
@@ -120,8 +122,14 @@ func (p *macPool) get(secret string) (hash.Hash, *sync.Pool) {
 	p.mu.Lock()
 	pool := p.m[secret]
 	if pool == nil {
-		if p.m == nil || len(p.m) >= macPoolMax {
+		if p.m == nil {
 			p.m = make(map[string]*sync.Pool)
+		}
+		if len(p.m) >= macPoolMax {
+			for other := range p.m { // any one: map order is random
+				delete(p.m, other)
+				break
+			}
 		}
 		key := p.key(secret)
 		pool = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
@@ -131,4 +139,17 @@ func (p *macPool) get(secret string) (hash.Hash, *sync.Pool) {
 	mac := pool.Get().(hash.Hash)
 	mac.Reset()
 	return mac, pool
+}
+
+// forgetSecrets drops the pooled states keyed by these secrets: the keyed
+// states are as good as the secret, and a deleted webhook's or a rotated
+// out secret has no business staying in memory.
+func forgetSecrets(secrets ...string) {
+	for _, p := range []*macPool{standardMACs, legacyMACs} {
+		p.mu.Lock()
+		for _, s := range secrets {
+			delete(p.m, s)
+		}
+		p.mu.Unlock()
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 const instrumentationName = "github.com/scailabs/webhookd/fanout"
@@ -26,7 +27,12 @@ const (
 
 // telemetry holds the tracer and the instruments of the engine.
 type telemetry struct {
-	tracer    trace.Tracer
+	tracer trace.Tracer
+	// spanAttrs: spans may record (the provider is not the no-op one,
+	// webhookd's default with tracing off), so they get their attributes,
+	// at their start where samplers see them. Without it the attributes
+	// are not built at all: they cost every attempt for nothing.
+	spanAttrs bool
 	matched   metric.Int64Counter
 	attempted metric.Int64Counter
 	duration  metric.Float64Histogram
@@ -35,7 +41,8 @@ type telemetry struct {
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
 	m := mp.Meter(instrumentationName)
-	t := &telemetry{tracer: tp.Tracer(instrumentationName)}
+	_, off := tp.(noop.TracerProvider)
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), spanAttrs: !off}
 	var err error
 	if t.matched, err = m.Int64Counter("webhookd_events_matched_total",
 		metric.WithDescription("Events that matched at least one webhook and whose delivery tasks were stored.")); err != nil {
@@ -83,20 +90,17 @@ var outcomeSets = func() map[string]metric.MeasurementOption {
 
 // startClient starts the client span of one POST. url.full carries only
 // scheme, host and path: a query string may hold a receiver's token.
-// Attributes are made only for a span that records (tracing is off by
-// default, and parsing the URL again for nothing cost every attempt).
 func (t *telemetry) startClient(ctx context.Context, rawURL string) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient))
-	if !span.IsRecording() {
-		return ctx, span
+	if !t.spanAttrs {
+		return t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient))
 	}
-	span.SetAttributes(attribute.String("http.request.method", "POST"))
+	attrs := []attribute.KeyValue{attribute.String("http.request.method", "POST")}
 	if u, err := url.Parse(rawURL); err == nil {
-		span.SetAttributes(
+		attrs = append(attrs,
 			attribute.String("url.full", u.Scheme+"://"+u.Host+u.EscapedPath()),
 			attribute.String("server.address", u.Hostname()))
 	}
-	return ctx, span
+	return t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 }
 
 // endClient finishes the client span with the attempt's outcome.
