@@ -19,17 +19,8 @@ func TestBoltUpgradesLayout1(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "kv.db")
-	s, err := OpenBolt(BoltOptions{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://example.com", Status: WebhookActive, MaxRetries: 3}); err != nil {
-		t.Fatal(err)
-	}
 	d := &Delivery{WebhookID: "wh_1", EventID: "evt_1", EventType: "user.created", TenantID: "tnt_1", EventSeq: 7}
-	if _, err := s.CreateDelivery(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithDelivery(t, path, d)
 	next := time.Now().Add(time.Minute).UTC()
 	if _, err := s.RecordAttempt(ctx, AttemptOutcome{WebhookID: "wh_1", DeliveryID: d.ID,
 		Attempt: Attempt{StartedAt: time.Now().UTC(), DurationMS: 3, StatusCode: 500, Error: "http 500"}, NextAttemptAt: &next}); err != nil {
@@ -84,12 +75,7 @@ func TestBoltUpgradesLayout1(t *testing.T) {
 // its version into 1, as webhookd wrote them before layout 2.
 func rewriteAsLayout1(t *testing.T, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	editFile(t, path, func(tx *bolt.Tx) error {
 		hb, _ := hook(tx, "wh_1")
 		if err := rewrite(hb.deliveries, func(v []byte) (any, error) { return decodeDelivery(v, "wh_1") }); err != nil {
 			return err
@@ -99,9 +85,6 @@ func rewriteAsLayout1(t *testing.T, path string) {
 		}
 		return tx.Bucket(bucketMeta).Put(keyVersion, []byte("1"))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func rewrite(b *bolt.Bucket, decode func([]byte) (any, error)) error {
@@ -142,14 +125,52 @@ func layoutOf(t *testing.T, path string) (v string) {
 
 func setLayout(t *testing.T, path, v string) {
 	t.Helper()
+	editFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte(v)) })
+}
+
+// editFile changes the closed store's file directly, as another binary
+// would have written it.
+func editFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte(v)) }); err != nil {
+	err = db.Update(fn)
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+}
+
+// openWithDelivery opens a new store at path with webhook wh_1 and d in it.
+func openWithDelivery(t *testing.T, path string, d *Delivery) *Bolt {
+	t.Helper()
+	ctx := context.Background()
+	s, err := OpenBolt(BoltOptions{Path: path})
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://example.com", Status: WebhookActive, MaxRetries: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// rewriteWebhookJSON changes webhook id's JSON record as fn says.
+func rewriteWebhookJSON(tx *bolt.Tx, id string, fn func(*Webhook)) error {
+	w, err := decodeWebhook(tx.Bucket(bucketWebhooks).Get([]byte(id)))
+	if err != nil {
+		return err
+	}
+	fn(w)
+	v, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketWebhooks).Put([]byte(id), v)
 }
 
 // A webhook written before its health moved to the stats record (the
@@ -159,36 +180,15 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "kv.db")
-	s, err := OpenBolt(BoltOptions{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://example.com", Status: WebhookActive, MaxRetries: 3}); err != nil {
-		t.Fatal(err)
-	}
 	d := &Delivery{WebhookID: "wh_1", EventID: "evt_1", EventType: "user.created"}
-	if _, err := s.CreateDelivery(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithDelivery(t, path, d)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	failedAt := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		w, err := decodeWebhook(tx.Bucket(bucketWebhooks).Get([]byte("wh_1")))
+	editFile(t, path, func(tx *bolt.Tx) error {
+		err := rewriteWebhookJSON(tx, "wh_1", func(w *Webhook) { w.ConsecutiveFailures, w.LastFailureAt = 4, &failedAt })
 		if err != nil {
-			return err
-		}
-		w.ConsecutiveFailures, w.LastFailureAt = 4, &failedAt
-		v, err := json.Marshal(w)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketWebhooks).Put([]byte("wh_1"), v); err != nil {
 			return err
 		}
 		hb, _ := hook(tx, "wh_1")
@@ -203,11 +203,8 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 		}
 		return hb.root.Put(keyStats, old)
 	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
 
-	s, err = OpenBolt(BoltOptions{Path: path})
+	s, err := OpenBolt(BoltOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,25 +230,9 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 	// An older binary re-enables the webhook: it writes the JSON (new
 	// revision, streak reset) and leaves the stats record's health as it
 	// was. The health kept for the older revision is not used.
-	db, err = bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		w, err := decodeWebhook(tx.Bucket(bucketWebhooks).Get([]byte("wh_1")))
-		if err != nil {
-			return err
-		}
-		w.ConsecutiveFailures, w.Revision = 0, w.Revision+1
-		v, err := json.Marshal(w)
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketWebhooks).Put([]byte("wh_1"), v)
+	editFile(t, path, func(tx *bolt.Tx) error {
+		return rewriteWebhookJSON(tx, "wh_1", func(w *Webhook) { w.ConsecutiveFailures, w.Revision = 0, w.Revision+1 })
 	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
 	s, err = OpenBolt(BoltOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
