@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scailabs/webhookd/bus"
 )
 
 // dirBytes is the size of every file under dir.
@@ -58,9 +60,9 @@ func (m memSample) String() string {
 	return fmt.Sprintf("RSS %d MiB (anonymous %d MiB, file-backed %d MiB), Go heap %d MiB", m.rss>>20, m.anon>>20, m.file>>20, m.heap>>20)
 }
 
-// deliverConsumerPending is how many tasks the deliver consumer holds:
+// consumerPending is how many messages a consumer of stream holds:
 // unacked (in flight or nak'd for later) or not yet delivered.
-func deliverConsumerPending(t *testing.T, natsURL string) int {
+func consumerPending(t *testing.T, natsURL, stream, consumer string) int {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -73,15 +75,44 @@ func deliverConsumerPending(t *testing.T, natsURL string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, "WEBHOOKD_TASKS", "webhookd-deliver")
+	c, err := js.Consumer(ctx, stream, consumer)
 	if err != nil {
-		t.Fatalf("deliver consumer: %v", err)
+		t.Fatalf("consumer %s: %v", consumer, err)
 	}
 	info, err := c.Info(ctx)
 	if err != nil {
-		t.Fatalf("deliver consumer info: %v", err)
+		t.Fatalf("consumer %s info: %v", consumer, err)
 	}
 	return info.NumAckPending + int(info.NumPending)
+}
+
+// deliverConsumerPending is how many tasks the deliver consumer holds.
+func deliverConsumerPending(t *testing.T, natsURL string) int {
+	t.Helper()
+	return consumerPending(t, natsURL, bus.TasksStream, bus.DeliverConsumer)
+}
+
+// waitSettled waits until neither the events' match consumer nor the
+// deliver consumer holds a message: every event matched and acked, every
+// delivery's outcome recorded. A request a killed process made but did
+// not record is made again only when JetStream hands its message back
+// (AckWait, 20 s), which can be after the receiver already has every
+// delivery. It returns how long it waited.
+func waitSettled(t *testing.T, natsURL string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		match := consumerPending(t, natsURL, bus.EventsStream, bus.MatchConsumer)
+		deliver := deliverConsumerPending(t, natsURL)
+		if match+deliver == 0 {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s the match consumer still holds %d events and the deliver consumer %d tasks", timeout, match, deliver)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestFaultBacklogWaitsOnDiskAndDrainsWithinTheCap builds a backlog while

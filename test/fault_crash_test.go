@@ -145,6 +145,8 @@ func kill9UnderLoad(t *testing.T, fsync string) {
 	if dlq != bad {
 		t.Errorf("%d dead letters for %d invalid events", dlq, bad)
 	}
+	waited := waitSettled(t, d.NATSURL, 2*time.Minute)
+	t.Logf("every event and task settled %s after the last delivery was received", waited.Round(time.Millisecond))
 	if err := d.terminate(40 * time.Second); err != nil {
 		t.Fatalf("SIGTERM after the run: %v", err)
 	}

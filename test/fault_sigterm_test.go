@@ -66,6 +66,7 @@ func TestFaultSIGTERMUnderLoadDrainsAndResendsNothing(t *testing.T) {
 	if gap > 45*time.Second {
 		t.Errorf("receivers got nothing for %s while deliveries were outstanding: longer than any AckWait", gap)
 	}
+	waitSettled(t, d.NATSURL, 2*time.Minute)
 	if err := d.terminate(drain + 20*time.Second); err != nil {
 		t.Fatalf("second SIGTERM: %v", err)
 	}
