@@ -39,6 +39,11 @@ type BoltOptions struct {
 	CheckpointEvery time.Duration
 	// CheckpointOps: see CheckpointEvery. Defaults to 4096.
 	CheckpointOps int
+	// ReleaseEvery is how often the store drops its mapping of the file's
+	// pages (bolt_release.go), so that the process's resident memory is
+	// the pages it reads now, not every page it read since it started.
+	// Defaults to 1s.
+	ReleaseEvery time.Duration
 	// Logger receives open, close and background sync failures.
 	// Defaults to slog.Default().
 	Logger *slog.Logger
@@ -57,6 +62,9 @@ func (o *BoltOptions) validate() error {
 	if o.CheckpointEvery < 0 || o.CheckpointOps < 0 {
 		return errors.New("kv: bolt options: checkpoint_every and checkpoint_ops must not be negative")
 	}
+	if o.ReleaseEvery < 0 {
+		return errors.New("kv: bolt options: release_every must not be negative")
+	}
 	return nil
 }
 
@@ -74,6 +82,9 @@ func (o *BoltOptions) withDefaults() BoltOptions {
 	if c.CheckpointOps == 0 {
 		c.CheckpointOps = 4096
 	}
+	if c.ReleaseEvery == 0 {
+		c.ReleaseEvery = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -85,8 +96,8 @@ func (o *BoltOptions) withDefaults() BoltOptions {
 // bolt_commit.go how writes reach them.
 //
 // Goroutines: one background loop, started by OpenBolt and stopped and
-// waited for by Close, which queues the timed checkpoints and, with
-// NoSync, syncs the journal. The writes themselves are run by their
+// waited for by Close, which queues the timed checkpoints, releases the
+// mapped pages and, with NoSync, syncs the journal. The writes themselves are run by their
 // callers (bolt_commit.go) and watchers run in the writers' goroutines
 // (bolt_watch.go).
 type Bolt struct {
@@ -175,12 +186,15 @@ func OpenBolt(opts BoltOptions) (*Bolt, error) {
 	return b, nil
 }
 
-// background queues a checkpoint check every half CheckpointEvery and,
-// with NoSync, fsyncs the journal every SyncInterval, until Close.
+// background queues a checkpoint check every half CheckpointEvery,
+// releases the mapped pages every ReleaseEvery and, with NoSync, fsyncs
+// the journal every SyncInterval, until Close.
 func (b *Bolt) background() {
 	defer b.wg.Done()
 	tick := time.NewTicker(max(b.opts.CheckpointEvery/2, time.Millisecond))
 	defer tick.Stop()
+	release := time.NewTicker(b.opts.ReleaseEvery)
+	defer release.Stop()
 	var syncC <-chan time.Time
 	if b.opts.NoSync {
 		t := time.NewTicker(b.opts.SyncInterval)
@@ -193,6 +207,10 @@ func (b *Bolt) background() {
 			return
 		case <-tick.C:
 			_ = b.commit.tick()
+		case <-release.C:
+			if err := b.releaseMapped(); err != nil {
+				b.log.Warn("kv releasing mapped pages failed", "path", b.opts.Path, "error", err)
+			}
 		case <-syncC:
 			if err := b.commit.j.sync(); err != nil {
 				b.log.Warn("kv background journal sync failed", "path", b.opts.Path, "error", err)

@@ -74,6 +74,7 @@ func medianRows(runs []runResult) []row {
 		m.CPUPer1k = medianOf(g, func(r runResult) time.Duration { return r.CPUPer1k })
 		m.PeakRSS = medianOf(g, func(r runResult) int64 { return r.PeakRSS })
 		m.PendingRSS = medianOf(g, func(r runResult) int64 { return r.PendingRSS })
+		m.ReachedRSS = medianOf(g, func(r runResult) int64 { return r.ReachedRSS })
 		m.PendingAnon = medianOf(g, func(r runResult) int64 { return r.PendingAnon })
 		m.PendingFile = medianOf(g, func(r runResult) int64 { return r.PendingFile })
 		m.BuildUp = medianOf(g, func(r runResult) time.Duration { return r.BuildUp })
@@ -190,8 +191,8 @@ func printReport(w io.Writer, cfg *config, machine string, res *results, took ti
 			fmt.Fprintf(w, "backlog fsync=%s: %d pending after %s (RSS then %s); drained in %s after the receiver came back (retry delay %s ±20%% included)\n",
 				r.Fsync, r.Events, r.BuildUp.Round(100*time.Millisecond), mb(r.PendingRSS), r.Drain.Round(100*time.Millisecond), cfg.BacklogRetry)
 		case scnRSS:
-			fmt.Fprintf(w, "rss fsync=%s: %d deliveries pending (each attempted once, receiver down) after %s: RSS %s (anonymous %s, mapped files %s), peak %s\n",
-				r.Fsync, r.Events, r.BuildUp.Round(time.Second), mb(r.PendingRSS), mb(r.PendingAnon), mb(r.PendingFile), mb(r.PeakRSS))
+			fmt.Fprintf(w, "rss fsync=%s: %d deliveries pending (each attempted once, receiver down) after %s: RSS %s then; held while they wait %s (anonymous %s, mapped files %s); peak %s\n",
+				r.Fsync, r.Events, r.BuildUp.Round(time.Second), mb(r.ReachedRSS), mb(r.PendingRSS), mb(r.PendingAnon), mb(r.PendingFile), mb(r.PeakRSS))
 		}
 		if r.PubErrors > 0 {
 			fmt.Fprintf(w, "%s fsync=%s: %d publishes were not acknowledged\n", r.label(), r.Fsync, r.PubErrors)

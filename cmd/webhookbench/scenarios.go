@@ -34,7 +34,8 @@ type runResult struct {
 
 	CPUPer1k   time.Duration `json:"cpu_per_1k_ns"`               // webhookd CPU per 1,000 deliveries
 	PeakRSS    int64         `json:"peak_rss_bytes"`              // VmHWM of webhookd
-	PendingRSS int64         `json:"pending_rss_bytes,omitempty"` // VmRSS with the backlog pending
+	PendingRSS int64         `json:"pending_rss_bytes,omitempty"` // VmRSS with the backlog pending (rss: held once settled)
+	ReachedRSS int64         `json:"reached_rss_bytes,omitempty"` // VmRSS when the last delivery became pending
 	// PendingAnon and PendingFile split PendingRSS: anonymous memory (Go
 	// heap of webhookd and its NATS server) and mapped files (bbolt).
 	PendingAnon int64 `json:"pending_rss_anon_bytes,omitempty"`
@@ -234,6 +235,44 @@ func (r *runResult) fill(st receiverStats, pr pubResult) {
 	r.Max = time.Duration(st.MaxUS) * time.Microsecond
 }
 
+// Once the rss scenario's deliveries are pending, webhookd is left alone
+// for rssSettle (the store drops its mapping of the file's pages every
+// second, kv.BoltOptions ReleaseEvery, and the Go runtime returns freed
+// heap in the background); the RSS reported is then the largest seen
+// over rssWindow: what webhookd holds while the backlog waits.
+const (
+	rssSettle = 15 * time.Second
+	rssWindow = 20 * time.Second
+)
+
+// maxRSSOver samples pid's memory every 250 ms for d and returns the
+// sample with the largest RSS, with the last sample's CPU and peak.
+func maxRSSOver(ctx context.Context, pid int, d time.Duration) (procUsage, error) {
+	var top procUsage
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(d)
+	for {
+		u, err := readProcUsage(pid)
+		if err != nil {
+			return top, err
+		}
+		last := u
+		if u.RSS < top.RSS {
+			u = top
+		}
+		u.CPU, u.PeakR, top = last.CPU, last.PeakR, u
+		if time.Now().After(end) {
+			return top, nil
+		}
+		select {
+		case <-ctx.Done():
+			return top, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
 // backlog takes the receiver down, publishes n events for one webhook,
 // waits until all n deliveries are pending, and reads webhookd's RSS.
 // With drain it then brings the receiver back and measures how fast the
@@ -276,10 +315,23 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 	if err != nil {
 		return r, err
 	}
-	r.PendingRSS, r.PeakRSS = pending.RSS, pending.PeakR
-	r.PendingAnon, r.PendingFile = pending.Anon, pending.File
 	fmt.Fprintf(b.log, "  %d pending after %s: RSS %s (anon %s, files %s), peak %s\n", n, r.BuildUp.Round(time.Second),
 		mb(pending.RSS), mb(pending.Anon), mb(pending.File), mb(pending.PeakR))
+	r.ReachedRSS = pending.RSS
+	if !drain {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(rssSettle):
+		}
+		if pending, err = maxRSSOver(ctx, d.pid(), rssWindow); err != nil {
+			return r, err
+		}
+		fmt.Fprintf(b.log, "  held over %s after %s more: RSS %s (anon %s, files %s)\n", rssWindow, rssSettle,
+			mb(pending.RSS), mb(pending.Anon), mb(pending.File))
+	}
+	r.PendingRSS, r.PeakRSS = pending.RSS, pending.PeakR
+	r.PendingAnon, r.PendingFile = pending.Anon, pending.File
 	if !drain {
 		r.Expected, r.Delivered = 0, 0
 		return r, nil

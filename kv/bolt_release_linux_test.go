@@ -1,0 +1,155 @@
+package kv
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var releaseTestBucket = []byte("release-test")
+
+// fillForRelease writes about mb megabytes to a scratch bucket of s.
+func fillForRelease(t *testing.T, s *Bolt, mb int) {
+	t.Helper()
+	val := bytes.Repeat([]byte("0123456789abcdef"), 256) // 4 KiB
+	for chunk := range mb {
+		err := s.commit.exclusive(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists(releaseTestBucket)
+			if err != nil {
+				return err
+			}
+			for i := range 256 {
+				val[0] = byte(i)
+				if err := bk.Put(fmt.Appendf(nil, "%06d-%03d", chunk, i), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readForRelease reads every value of the scratch bucket (mapping each of
+// its pages) and returns a digest of them.
+func readForRelease(t *testing.T, s *Bolt) [32]byte {
+	t.Helper()
+	h := sha256.New()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(releaseTestBucket).ForEach(func(k, v []byte) error {
+			h.Write(k)
+			h.Write(v)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// mappedKB is how much of the store's file mapping is resident in the
+// process: the Rss of its entry in /proc/self/smaps.
+func mappedKB(t *testing.T, s *Bolt) int {
+	t.Helper()
+	var start uintptr
+	if err := s.db.View(func(*bolt.Tx) error {
+		start = s.db.Info().Data
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if addrs, _, ok := strings.Cut(line, " "); ok && strings.Contains(addrs, "-") {
+			from, _, _ := strings.Cut(addrs, "-")
+			a, err := strconv.ParseUint(from, 16, 64)
+			found = err == nil && uintptr(a) == start
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "Rss:"); ok && found {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err != nil {
+				t.Fatalf("smaps line %q: %v", line, err)
+			}
+			return kb
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Fatalf("no mapping at %#x in /proc/self/smaps", start)
+	return 0
+}
+
+func TestBoltReleaseMappedDropsPagesKeepsData(t *testing.T) {
+	t.Parallel()
+	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillForRelease(t, s, 32)
+	sum := readForRelease(t, s)
+	touched := mappedKB(t, s)
+	if touched < 24<<10 {
+		t.Fatalf("%d kB of the file mapped after reading 32 MB of it, want at least 24 MB", touched)
+	}
+	if err := s.releaseMapped(); err != nil {
+		t.Fatal(err)
+	}
+	if left := mappedKB(t, s); left > touched/8 {
+		t.Fatalf("%d kB still mapped after the release (%d kB before)", left, touched)
+	}
+	if readForRelease(t, s) != sum {
+		t.Fatal("the values read after the release differ from those before")
+	}
+	// Writes go on after a release (they do not go through the mapping).
+	fillForRelease(t, s, 1)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.releaseMapped(); err != ErrClosed {
+		t.Fatalf("release after Close: %v, want ErrClosed", err)
+	}
+}
+
+// The background loop releases on its own.
+func TestBoltReleasesMappedPagesInTheBackground(t *testing.T) {
+	t.Parallel()
+	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillForRelease(t, s, 32)
+	readForRelease(t, s)
+	deadline := time.Now().Add(10 * time.Second)
+	for mappedKB(t, s) > 4<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d kB of the file still mapped 10 s after reading it", mappedKB(t, s))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
