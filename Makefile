@@ -27,7 +27,8 @@ FUZZ_TARGETS = ./bus:FuzzParseEnvelope ./bus:FuzzParsePattern \
 	./admin:FuzzAuthorization ./admin:FuzzScopeClaim ./admin:FuzzMembers \
 	./fanout:FuzzCheckURL ./fanout:FuzzSignVerifies ./fanout:FuzzParseSchedule \
 	./kv:FuzzDecodeStats ./kv:FuzzDecodeDelivery ./kv:FuzzDecodeAttempt \
-	./kv:FuzzDecodeJournalOp ./kv:FuzzJournalRecord
+	./kv:FuzzDecodeJournalOp ./kv:FuzzJournalRecord \
+	./cmd/webhookd:FuzzCgroupMemoryFile ./cmd/webhookd:FuzzParseSize
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

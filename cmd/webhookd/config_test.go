@@ -50,7 +50,7 @@ func TestServeConfigDefaults(t *testing.T) {
 	}
 	if c.DataDir != "./data" || c.HTTPAddr != "127.0.0.1:8080" || c.NATSListen != "127.0.0.1:4222" ||
 		c.Store != "bbolt" || c.Fsync != "always" || c.Replicas != 1 || c.AllowHTTP ||
-		len(c.RetrySchedule) != 6 || c.RetrySchedule[5] != 5*time.Hour {
+		len(c.RetrySchedule) != 6 || c.RetrySchedule[5] != 5*time.Hour || c.MemoryLimit != "auto" {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -71,6 +71,8 @@ func TestServeConfigRefusesBadValues(t *testing.T) {
 		{[]string{"--master-key-file", "k"}, "--master-key-file"},
 		{[]string{"--workers", "0"}, "--workers"},
 		{[]string{"--defer-retries-after", "-1s"}, "--defer-retries-after"},
+		{[]string{"--memory-limit", "lots"}, "--memory-limit"},
+		{[]string{"--memory-limit", "-5MiB"}, "--memory-limit"},
 		{[]string{"--jwt-hs256-key-file", "a", "--jwks-url", "http://x"}, "choose one"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"extra"}, "unexpected argument"},
