@@ -113,3 +113,21 @@ func TestBoltCheckFindsDrift(t *testing.T) {
 		}
 	}
 }
+
+func TestBoltOptionsRefuseNegativeDurations(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kv.db")
+	for _, o := range []BoltOptions{
+		{},
+		{Path: path, Timeout: -1},
+		{Path: path, SyncInterval: -1},
+		{Path: path, CheckpointEvery: -1},
+		{Path: path, CheckpointOps: -1},
+		{Path: path, ReleaseEvery: -time.Second},
+	} {
+		if s, err := OpenBolt(o); err == nil {
+			s.Close()
+			t.Errorf("OpenBolt(%+v) succeeded", o)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package kv
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // bbolt reads the file through a shared, read-only memory mapping. Every
 // page a read touches stays mapped into the process until bbolt remaps
@@ -18,24 +22,33 @@ import bolt "go.etcd.io/bbolt"
 //
 // Every second by default: under a write load each checkpoint writes its
 // pages to new places in the file (copy on write), which the next read
-// maps, up to 20 MB a second while a backlog of a million builds up. A
+// maps, 20 to 70 MB a second while a backlog of a million builds up. A
 // release costs about 30 µs per resident MB (12 ms for 390 MB) and well
 // under a millisecond when little is resident; a page read again after
 // it costs a minor fault.
 
 // releaseChunk bounds one madvise call, so that no single call holds the
-// kernel's memory-map lock for long.
+// kernel's memory-map lock (taken to read: it holds up the process's
+// mmap and munmap calls, not its page faults) for long.
 const releaseChunk = 64 << 20
 
 // releaseMapped drops the mapping of every page of the file. The read
 // transaction holds bbolt's mmap lock, so the mapping cannot be replaced
-// (remapped to a new address) while it is being advised.
+// (remapped to a new address) while it is being advised. The range is the
+// transaction's pages, which bbolt maps before it commits them, and never
+// more than the file: bbolt maps at least the file, and a damaged file
+// whose meta page claims more pages than it holds must not have memory
+// past the mapping advised.
 func (b *Bolt) releaseMapped() error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
 	return b.db.View(func(tx *bolt.Tx) error {
-		base, size := b.db.Info().Data, uintptr(tx.Size())
+		fi, err := os.Stat(b.opts.Path)
+		if err != nil {
+			return err
+		}
+		base, size := b.db.Info().Data, uintptr(max(min(tx.Size(), fi.Size()), 0))
 		for off := uintptr(0); off < size; off += releaseChunk {
 			if err := dontNeed(base+off, min(releaseChunk, size-off)); err != nil {
 				return err

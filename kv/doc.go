@@ -15,7 +15,8 @@
 // (bolt_commit.go, journal.go).
 //
 // Goroutines: Bolt owns one background goroutine that queues the timed
-// checkpoints and, with NoSync, syncs the journal; Close stops it and
+// checkpoints, drops the mapping of the file's pages every second
+// (bolt_release.go) and, with NoSync, syncs the journal; Close stops it and
 // checkpoints once more. Watchers registered with WatchWebhooks are called
 // synchronously by the writer after each change of a webhook (not after
 // each attempt: see RecordAttempt) and are dropped when their context

@@ -76,7 +76,7 @@ func parseServeConfig(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "how long SIGTERM waits for in-flight deliveries")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
-	fs.StringVar(&c.MemoryLimit, "memory-limit", "auto", `Go heap soft limit: a size (200MiB), "off", or "auto": 90 % of the cgroup's memory limit unless GOMEMLIMIT is set`)
+	fs.StringVar(&c.MemoryLimit, "memory-limit", "auto", `Go runtime's soft memory limit: a size (200MiB), "off", or "auto": 90 % of the cgroup's memory limit, or GOMEMLIMIT when that is set`)
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -120,7 +120,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("--defer-retries-after: want 0 or a positive duration, got %s", c.DeferRetriesAfter)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("--drain-timeout: want a positive duration, got %s", c.DrainTimeout)
-	case c.MemoryLimit != "auto" && c.MemoryLimit != "off":
+	}
+	if c.MemoryLimit != "auto" && c.MemoryLimit != "off" {
 		if _, err := parseSize(c.MemoryLimit); err != nil {
 			return fmt.Errorf("--memory-limit: %w", err)
 		}

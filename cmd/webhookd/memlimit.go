@@ -19,7 +19,8 @@ import (
 // memory and the kernel kills the process. With --memory-limit auto (the
 // default) webhookd gives the runtime a soft limit of 90 % of its
 // cgroup's memory limit, so it collects harder as it nears it; GOMEMLIMIT,
-// when set, is the runtime's own and wins.
+// when set, is the runtime's own and auto leaves it alone. A size given
+// to --memory-limit replaces either.
 
 // applyMemoryLimit sets the runtime's soft memory limit as --memory-limit
 // says, and logs it.
@@ -29,7 +30,7 @@ func applyMemoryLimit(flag string, log *slog.Logger) error {
 		return err
 	}
 	if limit == 0 {
-		log.Debug("go memory limit left to the runtime", "because", source)
+		log.Info("go memory limit left to the runtime", "because", source)
 		return nil
 	}
 	debug.SetMemoryLimit(limit)

@@ -55,6 +55,10 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			"sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": "268435456\n",
 			"sys/fs/cgroup/memory/memory.limit_in_bytes":            "9223372036854771712\n",
 		}, 256 << 20},
+		{"v1 in a container: the host's path, the container's cgroup at the root", map[string]string{
+			"proc/self/cgroup":                           "11:memory:/docker/0123abcd\n",
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": "134217728\n",
+		}, 128 << 20},
 		{"v1 unlimited (the near-2^63 value)", map[string]string{
 			"proc/self/cgroup":                           "4:memory:/\n",
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
