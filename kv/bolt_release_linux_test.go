@@ -17,6 +17,18 @@ import (
 
 var releaseTestBucket = []byte("release-test")
 
+// openForRelease opens a store in a temporary directory that releases its
+// mapped pages every every; it is closed when the test ends.
+func openForRelease(t *testing.T, every time.Duration) *Bolt {
+	t.Helper()
+	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: every})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // fillForRelease writes about mb megabytes to a scratch bucket of s.
 func fillForRelease(t *testing.T, s *Bolt, mb int) {
 	t.Helper()
@@ -104,11 +116,7 @@ func mappedKB(t *testing.T, s *Bolt) int {
 
 func TestBoltReleaseMappedDropsPagesKeepsData(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openForRelease(t, time.Hour)
 	fillForRelease(t, s, 32)
 	sum := readForRelease(t, s)
 	touched := mappedKB(t, s)
@@ -140,11 +148,7 @@ func TestBoltReleaseMappedDropsPagesKeepsData(t *testing.T) {
 // The background loop releases on its own.
 func TestBoltReleasesMappedPagesInTheBackground(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openForRelease(t, 20*time.Millisecond)
 	fillForRelease(t, s, 32)
 	readForRelease(t, s)
 	deadline := time.Now().Add(10 * time.Second)
@@ -161,11 +165,7 @@ func TestBoltReleasesMappedPagesInTheBackground(t *testing.T) {
 // value: nothing read is ever wrong, and the file checks clean.
 func TestBoltReleaseWhileTheFileGrowsAndIsRead(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), ReleaseEvery: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openForRelease(t, time.Millisecond)
 	fillForRelease(t, s, 1)
 	done := make(chan struct{})
 	errs := make(chan error, 2)
