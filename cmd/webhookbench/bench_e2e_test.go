@@ -40,7 +40,7 @@ func TestBenchSmall(t *testing.T) {
 		"-scenarios", "ceilings,throughput,latency,backlog,rss",
 		"-fsync", "interval", "-fanout", "1,3",
 		"-deliveries", "300", "-latency-duration", "1s", "-latency-load", "0.5",
-		"-backlog", "150", "-rss-pending", "100",
+		"-backlog", "150", "-rss-pending", "100", "-rss-settle", "1s", "-rss-window", "1s",
 		"-workdir", filepath.Join(dir, "work"), "-json", jsonPath,
 	}, &out, &log)
 	if err != nil {
@@ -68,6 +68,9 @@ func TestBenchSmall(t *testing.T) {
 		}
 		if r.PeakRSS <= 0 {
 			t.Errorf("%s: no peak RSS", r.Scenario)
+		}
+		if r.Scenario == scnRSS && (r.PendingRSS <= 0 || r.ReachedRSS <= 0 || r.PendingAnon <= 0) {
+			t.Errorf("rss: held %d, reached %d, anonymous %d bytes", r.PendingRSS, r.ReachedRSS, r.PendingAnon)
 		}
 	}
 	for _, s := range []string{scnThroughput, scnLatency, scnBacklog, scnRSS} {

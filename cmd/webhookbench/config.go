@@ -55,6 +55,10 @@ type config struct {
 	// up (receiver down, a 1 h retry delay) before it reads webhookd's
 	// RSS. Defaults to 1,000,000.
 	RSSPending int
+	// RSSSettle and RSSWindow: once the rss scenario's deliveries are
+	// pending, webhookd is left alone for RSSSettle, then the largest RSS
+	// over RSSWindow is what it holds while they wait. Default 15s, 20s.
+	RSSSettle, RSSWindow time.Duration
 	// Runs repeats each measurement; the table shows medians. Defaults to
 	// 1 (-full: 3).
 	Runs int
@@ -105,6 +109,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Backlog, "backlog", 10000, "deliveries pending while the receiver is down (backlog scenario)")
 	fs.DurationVar(&c.BacklogRetry, "backlog-retry", 10*time.Second, "webhookd --retry-schedule in the backlog scenario (20 retries must outlast the outage; 10s or more waits on the due list)")
 	fs.IntVar(&c.RSSPending, "rss-pending", 1000000, "pending deliveries built up by the rss scenario")
+	fs.DurationVar(&c.RSSSettle, "rss-settle", 15*time.Second, "rss: how long webhookd is left alone once the deliveries are pending")
+	fs.DurationVar(&c.RSSWindow, "rss-window", 20*time.Second, "rss: then the largest RSS over this long is reported")
 	fs.IntVar(&c.Runs, "runs", 1, "repeat every measurement this often; the table shows medians")
 	fs.IntVar(&c.EventBytes, "event-bytes", 512, "size of one event envelope")
 	fs.IntVar(&c.Workers, "workers", 128, "webhookd --workers")
@@ -179,6 +185,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("-backlog-retry: want at least 100ms, got %s", c.BacklogRetry)
 	case c.RSSPending < 1:
 		return fmt.Errorf("-rss-pending: want at least 1, got %d", c.RSSPending)
+	case c.RSSSettle < 0:
+		return fmt.Errorf("-rss-settle: want 0 or more, got %s", c.RSSSettle)
+	case c.RSSWindow < 0:
+		return fmt.Errorf("-rss-window: want 0 or more, got %s", c.RSSWindow)
 	case c.Runs < 1:
 		return fmt.Errorf("-runs: want at least 1, got %d", c.Runs)
 	case c.EventBytes < 256 || c.EventBytes > maxEventBytes:

@@ -29,7 +29,7 @@
 // the backlog drains, with a -backlog-retry schedule so every delivery is
 // due soon after); rss (receiver down until -rss-pending deliveries are
 // pending, with a 1 h retry delay: webhookd's RSS then, and the largest
-// it holds over 20 s once left alone for 15 s). CPU is webhookd's
+// it holds over -rss-window once left alone for -rss-settle). CPU is webhookd's
 // utime+stime from /proc/<pid>/stat, RSS its VmRSS and VmHWM; both include
 // the embedded nats-server.
 //

@@ -165,7 +165,8 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Deliveries != 20000 || c.Runs != 1 || c.Backlog != 10000 || c.has(scnRSS) || !c.has(scnBacklog) ||
-		!slices.Equal(c.Fanouts, []int{1, 10}) || !slices.Equal(c.Fsync, []string{"interval", "always"}) {
+		!slices.Equal(c.Fanouts, []int{1, 10}) || !slices.Equal(c.Fsync, []string{"interval", "always"}) ||
+		c.RSSSettle != 15*time.Second || c.RSSWindow != 20*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.concurrency(1) != 8 || c.concurrency(10) != 80 || c.concurrency(100) != 128 {
@@ -191,6 +192,7 @@ func TestParseConfig(t *testing.T) {
 		{"-scenarios", "nope"}, {"-scenarios", ""}, {"-fsync", "sometimes"}, {"-fanout", "0"},
 		{"-fanout", "x"}, {"-deliveries", "0"}, {"-latency-load", "1.5"}, {"-event-bytes", "10"},
 		{"-runs", "0"}, {"-backlog-retry", "1ms"}, {"-stall", "10ms"}, {"extra"},
+		{"-rss-settle", "-1s"}, {"-rss-window", "-1s"},
 	} {
 		if _, err := parseConfig(bad, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted", bad)

@@ -235,16 +235,6 @@ func (r *runResult) fill(st receiverStats, pr pubResult) {
 	r.Max = time.Duration(st.MaxUS) * time.Microsecond
 }
 
-// Once the rss scenario's deliveries are pending, webhookd is left alone
-// for rssSettle (the store drops its mapping of the file's pages every
-// second, kv.BoltOptions ReleaseEvery, and the Go runtime returns freed
-// heap in the background); the RSS reported is then the largest seen
-// over rssWindow: what webhookd holds while the backlog waits.
-const (
-	rssSettle = 15 * time.Second
-	rssWindow = 20 * time.Second
-)
-
 // maxRSSOver samples pid's memory every 250 ms for d and returns the
 // sample with the largest RSS, with the last sample's CPU and peak.
 func maxRSSOver(ctx context.Context, pid int, d time.Duration) (procUsage, error) {
@@ -319,15 +309,18 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 		mb(pending.RSS), mb(pending.Anon), mb(pending.File), mb(pending.PeakR))
 	r.ReachedRSS = pending.RSS
 	if !drain {
+		// Left alone, the store drops its mapping of the file's pages
+		// (every second, kv.BoltOptions ReleaseEvery) and the Go runtime
+		// returns freed heap: what remains is what the backlog costs.
 		select {
 		case <-ctx.Done():
 			return r, ctx.Err()
-		case <-time.After(rssSettle):
+		case <-time.After(b.cfg.RSSSettle):
 		}
-		if pending, err = maxRSSOver(ctx, d.pid(), rssWindow); err != nil {
+		if pending, err = maxRSSOver(ctx, d.pid(), b.cfg.RSSWindow); err != nil {
 			return r, err
 		}
-		fmt.Fprintf(b.log, "  held over %s after %s more: RSS %s (anon %s, files %s)\n", rssWindow, rssSettle,
+		fmt.Fprintf(b.log, "  held over %s after %s more: RSS %s (anon %s, files %s)\n", b.cfg.RSSWindow, b.cfg.RSSSettle,
 			mb(pending.RSS), mb(pending.Anon), mb(pending.File))
 	}
 	r.PendingRSS, r.PeakRSS = pending.RSS, pending.PeakR
