@@ -169,47 +169,39 @@ func TestBoltReleaseWhileTheFileGrowsAndIsRead(t *testing.T) {
 	fillForRelease(t, s, 1)
 	done := make(chan struct{})
 	errs := make(chan error, 2)
-	go func() {
-		for {
-			select {
-			case <-done:
-				errs <- nil
-				return
-			default:
+	// loop runs step until done is closed (then sends nil) or step fails.
+	loop := func(step func() error) {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := step(); err != nil {
+					errs <- err
+					return
+				}
 			}
-			if err := s.releaseMapped(); err != nil {
-				errs <- err
-				return
-			}
-		}
-	}()
-	go func() {
-		want := bytes.Repeat([]byte("0123456789abcdef"), 256)
-		for {
-			select {
-			case <-done:
-				errs <- nil
-				return
-			default:
-			}
-			err := s.db.View(func(tx *bolt.Tx) error {
-				return tx.Bucket(releaseTestBucket).ForEach(func(k, v []byte) error {
-					var chunk, i int
-					if _, err := fmt.Sscanf(string(k), "%06d-%03d", &chunk, &i); err != nil {
-						return fmt.Errorf("key %q: %w", k, err)
-					}
-					if v[0] != byte(i) || !bytes.Equal(v[1:], want[1:]) {
-						return fmt.Errorf("value of %q is not what was written: len %d, first %q", k, len(v), v[:min(8, len(v))])
-					}
-					return nil
-				})
+		}()
+	}
+	loop(s.releaseMapped)
+	want := bytes.Repeat([]byte("0123456789abcdef"), 256)
+	loop(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(releaseTestBucket).ForEach(func(k, v []byte) error {
+				var chunk, i int
+				if _, err := fmt.Sscanf(string(k), "%06d-%03d", &chunk, &i); err != nil {
+					return fmt.Errorf("key %q: %w", k, err)
+				}
+				if v[0] != byte(i) || !bytes.Equal(v[1:], want[1:]) {
+					return fmt.Errorf("value of %q is not what was written: len %d, first %q", k, len(v), v[:min(8, len(v))])
+				}
+				return nil
 			})
-			if err != nil {
-				errs <- err
-				return
-			}
-		}
-	}()
+		})
+	})
 	var before int64
 	if err := s.db.View(func(tx *bolt.Tx) error { before = tx.Size(); return nil }); err != nil {
 		t.Fatal(err)
