@@ -31,12 +31,18 @@ type publisher struct {
 	size    int
 }
 
-func newPublisher(url string, eventBytes int) (*publisher, error) {
+// pubAckTimeout is how long a publish waits for its ack before it counts
+// as failed: without one, a publish run whose webhookd died (killed, or
+// OOM-killed in a memory cgroup) would wait for its acks for ever.
+const pubAckTimeout = time.Minute
+
+func newPublisher(url string, eventBytes int, ackTimeout time.Duration) (*publisher, error) {
 	nc, err := nats.Connect(url, nats.Name("webhookbench"))
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*pubWindow))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*pubWindow),
+		jetstream.WithPublishAsyncTimeout(ackTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, err
