@@ -97,9 +97,9 @@ func (o *BoltOptions) withDefaults() BoltOptions {
 //
 // Goroutines: one background loop, started by OpenBolt and stopped and
 // waited for by Close, which queues the timed checkpoints, releases the
-// mapped pages and, with NoSync, syncs the journal. The writes themselves are run by their
-// callers (bolt_commit.go) and watchers run in the writers' goroutines
-// (bolt_watch.go).
+// mapped pages and, with NoSync, syncs the journal. The writes themselves
+// are run by their callers (bolt_commit.go) and watchers run in the
+// writers' goroutines (bolt_watch.go).
 type Bolt struct {
 	db     *bolt.DB
 	opts   BoltOptions

@@ -60,9 +60,17 @@ func (m memSample) String() string {
 	return fmt.Sprintf("RSS %d MiB (anonymous %d MiB, file-backed %d MiB), Go heap %d MiB", m.rss>>20, m.anon>>20, m.file>>20, m.heap>>20)
 }
 
-// consumerPending is how many messages a consumer of stream holds:
+// A consumer of webhookd's: its stream and its name.
+type consumerOf struct{ stream, name string }
+
+var (
+	matchConsumer   = consumerOf{bus.EventsStream, bus.MatchConsumer}
+	deliverConsumer = consumerOf{bus.TasksStream, bus.DeliverConsumer}
+)
+
+// consumersPending is how many messages the consumers hold together:
 // unacked (in flight or nak'd for later) or not yet delivered.
-func consumerPending(t *testing.T, natsURL, stream, consumer string) int {
+func consumersPending(t *testing.T, natsURL string, consumers ...consumerOf) int {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -75,21 +83,25 @@ func consumerPending(t *testing.T, natsURL, stream, consumer string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, stream, consumer)
-	if err != nil {
-		t.Fatalf("consumer %s: %v", consumer, err)
+	held := 0
+	for _, co := range consumers {
+		c, err := js.Consumer(ctx, co.stream, co.name)
+		if err != nil {
+			t.Fatalf("consumer %s: %v", co.name, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatalf("consumer %s info: %v", co.name, err)
+		}
+		held += info.NumAckPending + int(info.NumPending)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatalf("consumer %s info: %v", consumer, err)
-	}
-	return info.NumAckPending + int(info.NumPending)
+	return held
 }
 
 // deliverConsumerPending is how many tasks the deliver consumer holds.
 func deliverConsumerPending(t *testing.T, natsURL string) int {
 	t.Helper()
-	return consumerPending(t, natsURL, bus.TasksStream, bus.DeliverConsumer)
+	return consumersPending(t, natsURL, deliverConsumer)
 }
 
 // waitSettled waits until neither the events' match consumer nor the
@@ -103,13 +115,12 @@ func waitSettled(t *testing.T, natsURL string, timeout time.Duration) time.Durat
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for {
-		match := consumerPending(t, natsURL, bus.EventsStream, bus.MatchConsumer)
-		deliver := deliverConsumerPending(t, natsURL)
-		if match+deliver == 0 {
+		held := consumersPending(t, natsURL, matchConsumer, deliverConsumer)
+		if held == 0 {
 			return time.Since(start)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s the match consumer still holds %d events and the deliver consumer %d tasks", timeout, match, deliver)
+			t.Fatalf("after %s the match and deliver consumers still hold %d messages", timeout, held)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

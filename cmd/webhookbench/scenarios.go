@@ -247,11 +247,11 @@ func maxRSSOver(ctx context.Context, pid int, d time.Duration) (procUsage, error
 		if err != nil {
 			return top, err
 		}
-		last := u
-		if u.RSS < top.RSS {
-			u = top
+		if u.RSS >= top.RSS {
+			top = u
+		} else {
+			top.CPU, top.PeakR = u.CPU, u.PeakR
 		}
-		u.CPU, u.PeakR, top = last.CPU, last.PeakR, u
 		if time.Now().After(end) {
 			return top, nil
 		}
@@ -307,7 +307,12 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 	}
 	fmt.Fprintf(b.log, "  %d pending after %s: RSS %s (anon %s, files %s), peak %s\n", n, r.BuildUp.Round(time.Second),
 		mb(pending.RSS), mb(pending.Anon), mb(pending.File), mb(pending.PeakR))
+	keep := func(u procUsage) {
+		r.PendingRSS, r.PeakRSS = u.RSS, u.PeakR
+		r.PendingAnon, r.PendingFile = u.Anon, u.File
+	}
 	r.ReachedRSS = pending.RSS
+	keep(pending)
 	if !drain {
 		// Left alone, the store drops its mapping of the file's pages
 		// (every second, kv.BoltOptions ReleaseEvery) and the Go runtime
@@ -317,15 +322,13 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 			return r, ctx.Err()
 		case <-time.After(b.cfg.RSSSettle):
 		}
-		if pending, err = maxRSSOver(ctx, d.pid(), b.cfg.RSSWindow); err != nil {
+		held, err := maxRSSOver(ctx, d.pid(), b.cfg.RSSWindow)
+		if err != nil {
 			return r, err
 		}
+		keep(held)
 		fmt.Fprintf(b.log, "  held over %s after %s more: RSS %s (anon %s, files %s)\n", b.cfg.RSSWindow, b.cfg.RSSSettle,
-			mb(pending.RSS), mb(pending.Anon), mb(pending.File))
-	}
-	r.PendingRSS, r.PeakRSS = pending.RSS, pending.PeakR
-	r.PendingAnon, r.PendingFile = pending.Anon, pending.File
-	if !drain {
+			mb(held.RSS), mb(held.Anon), mb(held.File))
 		r.Expected, r.Delivered = 0, 0
 		return r, nil
 	}

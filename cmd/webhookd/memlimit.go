@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -109,12 +110,12 @@ func cgroupMemoryLimit(root string) (int64, bool) {
 	}
 	best, found := int64(0), false
 	for _, line := range strings.Split(string(data), "\n") {
-		dir, file, ok := cgroupMemoryFile(line)
+		cg, ok := cgroupMemoryFile(line)
 		if !ok {
 			continue
 		}
-		for p := dir; ; p = path.Dir(p) {
-			if limit, err := readCgroupLimit(filepath.Join(root, file(p))); err == nil && (!found || limit < best) {
+		for p := cg.dir; ; p = path.Dir(p) {
+			if limit, err := readCgroupLimit(filepath.Join(root, cg.limitFile(p))); err == nil && (!found || limit < best) {
 				best, found = limit, true
 			}
 			if p == "/" {
@@ -125,31 +126,28 @@ func cgroupMemoryLimit(root string) (int64, bool) {
 	return best, found
 }
 
-// cgroupMemoryFile reads one line of /proc/self/cgroup: the cgroup's path,
-// and where its memory limit file is for a path, when the line is the v2
+// cgroupMemory is where one line of /proc/self/cgroup keeps a memory
+// limit: the cgroup's path, its hierarchy's mount and the limit's file.
+type cgroupMemory struct{ dir, mount, file string }
+
+// limitFile is the limit's file of the cgroup at p in that hierarchy.
+func (c cgroupMemory) limitFile(p string) string { return path.Join(c.mount, p, c.file) }
+
+// cgroupMemoryFile reads one line of /proc/self/cgroup, when it is the v2
 // hierarchy or the v1 memory controller.
-func cgroupMemoryFile(line string) (string, func(string) string, bool) {
+func cgroupMemoryFile(line string) (cgroupMemory, bool) {
 	parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
 	if len(parts) != 3 || !strings.HasPrefix(parts[2], "/") {
-		return "", nil, false
+		return cgroupMemory{}, false
 	}
 	dir := path.Clean(parts[2])
 	switch {
 	case parts[0] == "0" && parts[1] == "":
-		return dir, func(p string) string { return path.Join("sys/fs/cgroup", p, "memory.max") }, true
-	case isMemoryController(parts[1]):
-		return dir, func(p string) string { return path.Join("sys/fs/cgroup/memory", p, "memory.limit_in_bytes") }, true
+		return cgroupMemory{dir, "sys/fs/cgroup", "memory.max"}, true
+	case slices.Contains(strings.Split(parts[1], ","), "memory"):
+		return cgroupMemory{dir, "sys/fs/cgroup/memory", "memory.limit_in_bytes"}, true
 	}
-	return "", nil, false
-}
-
-func isMemoryController(list string) bool {
-	for _, c := range strings.Split(list, ",") {
-		if c == "memory" {
-			return true
-		}
-	}
-	return false
+	return cgroupMemory{}, false
 }
 
 // errNoLimit: the file says there is no limit.

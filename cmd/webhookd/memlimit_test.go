@@ -131,16 +131,16 @@ func FuzzCgroupMemoryFile(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		dir, file, ok := cgroupMemoryFile(line)
+		cg, ok := cgroupMemoryFile(line)
 		if !ok {
 			return
 		}
-		if !strings.HasPrefix(dir, "/") || filepath.Clean(dir) != dir {
-			t.Fatalf("%q: path %q", line, dir)
+		if !strings.HasPrefix(cg.dir, "/") || filepath.Clean(cg.dir) != cg.dir {
+			t.Fatalf("%q: path %q", line, cg.dir)
 		}
-		for _, elem := range strings.Split(file(dir), "/") {
+		for _, elem := range strings.Split(cg.limitFile(cg.dir), "/") {
 			if elem == ".." {
-				t.Fatalf("%q: file %q leaves the cgroup tree", line, file(dir))
+				t.Fatalf("%q: file %q leaves the cgroup tree", line, cg.limitFile(cg.dir))
 			}
 		}
 	})
