@@ -3,7 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,9 +20,10 @@ import (
 // carries no event type (outside the events prefix).
 var errNoEventType = errors.New("bad_subject: the subject carries no event type")
 
-// createConcurrency bounds the CreateDelivery calls in flight for one
-// batch: enough for bbolt's Batch to share one fsync between them.
-const createConcurrency = 32
+// createChunk is the most deliveries stored as one group of the store's
+// committer: an event matching thousands of webhooks must not hold every
+// attempt's record back until all of them are written.
+const createChunk = 256
 
 // matchLoop pulls events and matches them in small batches: whatever has
 // arrived when the previous batch is done. It ends when Stop begins (after
@@ -207,49 +208,52 @@ func (f *Fanout) deadLetter(ctx context.Context, h *heldMsg, reason string) {
 	h.ack()
 }
 
-// createDeliveries stores one delivery per (event, webhook), concurrently
-// so the store can share commits, and builds the task of each that is
-// still pending. A delivery that exists already (a redelivered event) is
-// not made again: pending, its task is republished (JetStream's duplicate
-// window and the deliverer's stale checks make that harmless); finished,
-// it is left alone.
+// createDeliveries stores one delivery per (event, webhook), in groups
+// of createChunk that the store writes at once, and builds the task of
+// each that is still pending. A delivery that exists already (a
+// redelivered event) is not made again: pending, its task is republished
+// (JetStream's duplicate window and the deliverer's stale checks make that
+// harmless); finished, it is left alone.
 func (f *Fanout) createDeliveries(events []*matchEvent) {
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		sem = make(chan struct{}, createConcurrency)
-	)
+	type pair struct {
+		e *matchEvent
+		d *kv.Delivery
+	}
 	now := f.cfg.Now()
+	var pairs []pair
 	for _, e := range events {
 		for _, w := range e.hooks {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				task, created, ok, err := f.createDelivery(e, w, now)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil:
-					if e.err == nil {
-						f.log.Warn("creating delivery failed", "webhook_id", w.ID, "event_id", e.env.EventID, "error", err)
-					}
-					e.err = err
-				case ok:
-					e.tasks = append(e.tasks, task)
-					e.fresh = append(e.fresh, created)
-				}
-			}()
+			pairs = append(pairs, pair{e, newDelivery(e, w, now)})
 		}
 	}
-	wg.Wait()
+	ds := make([]*kv.Delivery, 0, min(len(pairs), createChunk))
+	for chunk := range slices.Chunk(pairs, createChunk) {
+		ds = ds[:0]
+		for _, p := range chunk {
+			ds = append(ds, p.d)
+		}
+		for i, out := range f.store.CreateDeliveries(f.hard, ds) {
+			e, d := chunk[i].e, chunk[i].d
+			switch {
+			case errors.Is(out.Err, kv.ErrNotFound):
+				// Deleted since it matched: nothing to deliver, and no
+				// reason to hold the event back from its other webhooks.
+			case out.Err != nil:
+				if e.err == nil {
+					f.log.Warn("creating delivery failed", "webhook_id", d.WebhookID, "event_id", e.env.EventID, "error", out.Err)
+				}
+				e.err = out.Err
+			case out.Created || d.Status == kv.DeliveryPending:
+				e.tasks = append(e.tasks, taskOf(e, d))
+				e.fresh = append(e.fresh, out.Created)
+			}
+		}
+	}
 }
 
-// createDelivery stores (or finds) the delivery of e to w; ok is false
-// when it exists and is no longer pending, created when it is new.
-func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (task bus.Task, created, ok bool, err error) {
-	d := &kv.Delivery{
+// newDelivery is the pending delivery of e to w.
+func newDelivery(e *matchEvent, w *kv.Webhook, now time.Time) *kv.Delivery {
+	return &kv.Delivery{
 		WebhookID: w.ID,
 		EventID:   e.env.EventID,
 		EventType: e.env.EventType,
@@ -260,28 +264,20 @@ func (f *Fanout) createDelivery(e *matchEvent, w *kv.Webhook, now time.Time) (ta
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	created, err = f.store.CreateDelivery(e.ctx, d)
-	if errors.Is(err, kv.ErrNotFound) {
-		// Deleted since it matched: nothing to deliver, and no reason to
-		// hold the event back from its other webhooks.
-		return bus.Task{}, false, false, nil
-	}
-	if err != nil {
-		return bus.Task{}, false, false, err
-	}
-	if !created && d.Status != kv.DeliveryPending {
-		return bus.Task{}, false, false, nil
-	}
+}
+
+// taskOf is the task of e's stored delivery d.
+func taskOf(e *matchEvent, d *kv.Delivery) bus.Task {
 	hdr := nats.Header{}
 	bus.InjectTrace(e.ctx, hdr)
 	return bus.Task{
 		DeliveryID: d.ID,
-		WebhookID:  w.ID,
+		WebhookID:  d.WebhookID,
 		EventID:    e.env.EventID,
 		EventType:  e.env.EventType,
 		Generation: d.Generation,
 		Trigger:    string(kv.TriggerScheduled),
 		Body:       e.env.Raw,
 		Header:     hdr,
-	}, created, true, nil
+	}
 }

@@ -39,7 +39,8 @@ func (b *Bolt) RecordAttempt(ctx context.Context, o AttemptOutcome) (*AttemptRes
 
 // applyAttempt is RecordAttempt's transaction. It returns the ticket of
 // the webhook change to publish, 0 when the webhook did not change.
-func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCache) (*AttemptResult, uint64, error) {
+func applyAttempt(g *groupTx, o AttemptOutcome, now time.Time, hooks *webhookCache) (*AttemptResult, uint64, error) {
+	tx := g.Tx
 	stale := &AttemptResult{Stale: true}
 	hb, ok := hook(tx, o.WebhookID)
 	if !ok {
@@ -82,8 +83,8 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 		return nil, 0, err
 	}
 
-	var s statCounters
-	if err := hb.loadStats(&s); err != nil {
+	s, err := g.statsOf(hb)
+	if err != nil {
 		return nil, 0, err
 	}
 	s.healthOf(w)
@@ -95,9 +96,6 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 	if o.Skipped || a.Trigger == TriggerTest {
 		// A test attempt is the admin's probe, not the endpoint's record:
 		// it never moves the failure streak toward auto-disable.
-		if err := hb.putStats(&s); err != nil {
-			return nil, 0, err
-		}
 		return &AttemptResult{Delivery: d, Webhook: w}, 0, nil
 	}
 
@@ -116,9 +114,6 @@ func applyAttempt(tx *bolt.Tx, o AttemptOutcome, now time.Time, hooks *webhookCa
 		hooks.put(w.ID, rec, w.Clone())
 	}
 	s.setHealth(w) // for w's revision: a new one when it was stored above
-	if err := hb.putStats(&s); err != nil {
-		return nil, 0, err
-	}
 	if res.AutoDisabled && o.NoticeID != "" {
 		n := AutoDisabledNotice{
 			EventID:             o.NoticeID,

@@ -56,6 +56,7 @@ type committer struct {
 	seq        uint64    // the last group journaled
 	replay     bool      // the journal holds groups bbolt has not: apply them on begin
 	checkpoint uint64    // the last group in the file (meta "journal")
+	group      groupTx   // the group being applied, reused for the next
 }
 
 type callKind uint8
@@ -116,30 +117,61 @@ func (c *committer) exclusive(fn func(*bolt.Tx) error) error {
 func (c *committer) close() error { return c.call(&commitCall{kind: callClose}) }
 
 func (c *committer) call(call *commitCall) error {
-	call.done = make(chan error, 1)
+	return c.callAll([]*commitCall{call})[0]
+}
+
+// applyAll applies ops in this order, queued together so that they go in
+// one group (a match stage's deliveries), and returns each one's error.
+func (c *committer) applyAll(ops []journalOp) []error {
+	calls := make([]*commitCall, len(ops))
+	for i, op := range ops {
+		calls[i] = &commitCall{kind: callOp, op: op}
+	}
+	return c.callAll(calls)
+}
+
+// callAll queues calls at once, leads when the committer is idle, and
+// waits for every answer. A panic of one is raised again only once all
+// are answered: a call still waiting may be the one handed the lead.
+func (c *committer) callAll(calls []*commitCall) []error {
+	errs := make([]error, len(calls))
+	for _, call := range calls {
+		call.done = make(chan error, 1)
+	}
 	c.mu.Lock()
 	if err := c.refusal(); err != nil {
 		c.mu.Unlock()
-		return err
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
-	c.queue = append(c.queue, call)
+	c.queue = append(c.queue, calls...)
 	lead := !c.busy
 	c.busy = true
 	c.mu.Unlock()
 	if lead {
 		c.lead()
 	}
-	for {
-		err := <-call.done
-		if err == errLead {
-			c.lead()
-			continue
+	var panicked *panicError
+	for i, call := range calls {
+		for {
+			err := <-call.done
+			if err == errLead {
+				c.lead()
+				continue
+			}
+			if p, ok := err.(*panicError); ok && panicked == nil {
+				panicked = p
+			}
+			errs[i] = err
+			break
 		}
-		if p, ok := err.(*panicError); ok {
-			panic(p.v)
-		}
-		return err
 	}
+	if panicked != nil {
+		panic(panicked.v)
+	}
+	return errs
 }
 
 // refusal is the error every call gets once the committer is closed or
@@ -259,19 +291,20 @@ func (c *committer) runOps(ops []*commitCall) {
 		}
 		return
 	}
+	g := c.group.reuse(tx)
 	c.j.begin(c.seq + 1)
 	applied := ops[:0:0]
 	for i, call := range ops {
 		mark, opErr := c.j.add(call.op.encode)
 		if opErr == nil {
-			if opErr = safelyApply(call.op, tx); opErr == nil {
+			if opErr = safelyApply(call.op, g); opErr == nil {
 				applied = append(applied, call)
 				continue
 			}
 			c.j.undo(mark)
 			// Its writes so far cannot be undone one by one.
 			var err error
-			if tx, err = c.rebuild(applied); err != nil {
+			if g, err = c.rebuild(applied); err != nil {
 				call.done <- opErr
 				for _, o := range append(applied, ops[i+1:]...) {
 					o.done <- err
@@ -284,7 +317,11 @@ func (c *committer) runOps(ops []*commitCall) {
 	if len(applied) == 0 {
 		return
 	}
-	if err := c.j.write(c.syncGroups); err != nil {
+	err = g.flush()
+	if err == nil {
+		err = c.j.write(c.syncGroups)
+	}
+	if err != nil {
 		if errors.Is(err, errJournalCut) {
 			c.mu.Lock()
 			c.broken = fmt.Errorf("kv: %w", err)
@@ -373,15 +410,19 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 			}
 			break
 		}
+		g := c.group.reuse(tx)
 		for _, b := range rec.ops {
 			op, err := decodeOp(b)
 			if err == nil {
-				err = op.apply(tx)
+				err = op.apply(g)
 			}
 			if err != nil {
 				return 0, fmt.Errorf("journal %s: group %d: %w", c.j.path, rec.seq, err)
 			}
 			n++
+		}
+		if err := g.flush(); err != nil {
+			return 0, fmt.Errorf("journal %s: group %d: %w", c.j.path, rec.seq, err)
 		}
 		c.seq = rec.seq
 	}
@@ -392,7 +433,7 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 // bbolt cannot undo one write of a transaction) and opens it again from
 // the journal, then applies again the given operations of the group that
 // were applied before the failure.
-func (c *committer) rebuild(applied []*commitCall) (*bolt.Tx, error) {
+func (c *committer) rebuild(applied []*commitCall) (*groupTx, error) {
 	c.drop()
 	firstOpAt := c.firstOpAt
 	tx, err := c.begin()
@@ -400,14 +441,15 @@ func (c *committer) rebuild(applied []*commitCall) (*bolt.Tx, error) {
 		return nil, err
 	}
 	c.firstOpAt = firstOpAt // the age of the oldest answered write
+	g := c.group.reuse(tx)
 	for _, call := range applied {
-		if err := safelyApply(call.op, tx); err != nil {
+		if err := safelyApply(call.op, g); err != nil {
 			// Half of it is in the transaction: drop it all again.
 			c.drop()
 			return nil, err
 		}
 	}
-	return tx, nil
+	return g, nil
 }
 
 // drop rolls the open transaction back; the next begin applies the journal.
@@ -486,4 +528,6 @@ func safelyCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	return fn(tx)
 }
 
-func safelyApply(op journalOp, tx *bolt.Tx) error { return safelyCall(op.apply, tx) }
+func safelyApply(op journalOp, g *groupTx) error {
+	return safelyCall(func(*bolt.Tx) error { return op.apply(g) }, g.Tx)
+}

@@ -34,8 +34,8 @@ func init() {
 	}
 }
 
-func (op *putOp) apply(tx *bolt.Tx) error {
-	if err := tx.Bucket([]byte("b")).Put([]byte(op.key), []byte("v")); err != nil {
+func (op *putOp) apply(g *groupTx) error {
+	if err := g.Bucket([]byte("b")).Put([]byte(op.key), []byte("v")); err != nil {
 		return err
 	}
 	switch op.fail {
@@ -391,15 +391,15 @@ type flakyOp struct {
 	applied *int
 }
 
-func (op *flakyOp) apply(tx *bolt.Tx) error {
+func (op *flakyOp) apply(g *groupTx) error {
 	*op.applied++
 	if *op.applied > 1 {
-		if err := tx.Bucket([]byte("b")).Put([]byte(op.key+"-again"), []byte("v")); err != nil {
+		if err := g.Bucket([]byte("b")).Put([]byte(op.key+"-again"), []byte("v")); err != nil {
 			return err
 		}
 		return errors.New("flaky op failed on its second apply")
 	}
-	return op.putOp.apply(tx)
+	return op.putOp.apply(g)
 }
 
 // When the rebuild after a failing operation fails too, nothing of the

@@ -45,38 +45,74 @@ func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
 // webhook does not exist. A journal operation (committer).
 // With Deferred and NextAttemptAt it goes on the due list at once.
 func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {
+	out := b.CreateDeliveries(ctx, []*Delivery{d})[0]
+	return out.Created, out.Err
+}
+
+// CreateDeliveries is CreateDelivery for each of ds, as one group of the
+// committer: one journal write and one wake-up for all of them.
+func (b *Bolt) CreateDeliveries(ctx context.Context, ds []*Delivery) []CreateOutcome {
+	out := make([]CreateOutcome, len(ds))
 	if err := b.enter(ctx); err != nil {
-		return false, err
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
 	}
-	if d.WebhookID == "" || d.EventID == "" {
-		return false, errors.New("kv: create delivery: webhook_id and event_id are required")
+	now := time.Now().UTC()
+	ops := make([]journalOp, 0, len(ds))
+	opOf := make([]*createOp, len(ds))
+	for i, d := range ds {
+		if d.WebhookID == "" || d.EventID == "" {
+			out[i].Err = errors.New("kv: create delivery: webhook_id and event_id are required")
+			continue
+		}
+		op := &createOp{in: newPending(d, now)}
+		opOf[i] = op
+		ops = append(ops, op)
 	}
+	errs := b.commit.applyAll(ops)
+	k := 0
+	for i, op := range opOf {
+		if op == nil {
+			continue
+		}
+		err := errs[k]
+		k++
+		switch {
+		case err != nil:
+			out[i].Err = b.wrap("create delivery", err)
+		case op.notFound:
+			out[i].Err = ErrNotFound
+		default:
+			d := ds[i]
+			*d = *op.stored
+			d.Payload = bytes.Clone(op.stored.Payload)
+			d.NextAttemptAt = cloneTime(op.stored.NextAttemptAt)
+			out[i].Created = op.created
+		}
+	}
+	return out
+}
+
+// newPending is the record CreateDelivery stores for d: pending, never
+// attempted, its times in UTC (as the journal keeps them: a replay must
+// write the same) and defaulting to now.
+func newPending(d *Delivery, now time.Time) Delivery {
 	in := *d
 	in.Attempts = nil
 	in.Status = DeliveryPending
 	in.AttemptCount = 0
 	in.CompletedAt = nil
 	if in.CreatedAt.IsZero() {
-		in.CreatedAt = time.Now().UTC()
+		in.CreatedAt = now
 	}
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = in.CreatedAt
 	}
-	// In UTC, as the journal keeps times: a replay must write the same.
 	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
 	in.NextAttemptAt = utcTime(in.NextAttemptAt)
-	op := &createOp{in: in}
-	if err := b.commit.apply(op); err != nil {
-		return false, b.wrap("create delivery", err)
-	}
-	if op.notFound {
-		return false, ErrNotFound
-	}
-	stored, created := op.stored, op.created
-	*d = *stored
-	d.Payload = bytes.Clone(stored.Payload)
-	d.NextAttemptAt = cloneTime(stored.NextAttemptAt)
-	return created, nil
+	return in
 }
 
 // GetDelivery returns one delivery of a webhook with its attempts, oldest

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // journalOp is a hot write: the committer applies it to its open
-// transaction and journals its encoding. Applying the decoded operation
+// transaction, as one of a group (groupTx), and journals its encoding. Applying the decoded operation
 // again to the state it first met must write exactly the same, so apply
 // depends only on the operation and the transaction (times are part of
 // the operation, ids come from bucket sequences), and results that are
 // not errors (stale, not found) are reported on the op, not returned.
 type journalOp interface {
-	apply(tx *bolt.Tx) error
+	apply(g *groupTx) error
 	// encode appends the operation's kind byte and fields.
 	encode(buf []byte) ([]byte, error)
 }
@@ -54,8 +52,9 @@ type createOp struct {
 	created, notFound bool
 }
 
-func (op *createOp) apply(tx *bolt.Tx) error {
+func (op *createOp) apply(g *groupTx) error {
 	op.stored, op.created, op.notFound = nil, false, false
+	tx := g.Tx
 	hb, ok := hook(tx, op.in.WebhookID)
 	if !ok {
 		op.notFound = true
@@ -84,14 +83,11 @@ func (op *createOp) apply(tx *bolt.Tx) error {
 	if err := hb.events.Put([]byte(rec.EventID), be64(seq)); err != nil {
 		return err
 	}
-	var s statCounters
-	if err := hb.loadStats(&s); err != nil {
+	s, err := g.statsOf(hb)
+	if err != nil {
 		return err
 	}
 	s.onCreate(rec.CreatedAt)
-	if err := hb.putStats(&s); err != nil {
-		return err
-	}
 	op.stored, op.created = &rec, true
 	return nil
 }
@@ -127,8 +123,8 @@ type attemptOp struct {
 	ticket uint64
 }
 
-func (op *attemptOp) apply(tx *bolt.Tx) (err error) {
-	op.res, op.ticket, err = applyAttempt(tx, op.o, op.now, op.hooks)
+func (op *attemptOp) apply(g *groupTx) (err error) {
+	op.res, op.ticket, err = applyAttempt(g, op.o, op.now, op.hooks)
 	return err
 }
 
@@ -213,8 +209,8 @@ type deleteOp struct {
 	keys   [][]byte
 }
 
-func (op *deleteOp) apply(tx *bolt.Tx) error {
-	bk := tx.Bucket(op.bucket)
+func (op *deleteOp) apply(g *groupTx) error {
+	bk := g.Bucket(op.bucket)
 	if bk == nil {
 		return fmt.Errorf("no bucket %q", op.bucket)
 	}

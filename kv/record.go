@@ -206,6 +206,13 @@ type Due struct {
 	At         time.Time
 }
 
+// CreateOutcome is what CreateDeliveries did with one delivery: as
+// CreateDelivery's results.
+type CreateOutcome struct {
+	Created bool
+	Err     error
+}
+
 // AttemptResult is what RecordAttempt did.
 type AttemptResult struct {
 	Delivery *Delivery

@@ -40,6 +40,10 @@ type Store interface {
 	// the deadline of an attempt its creator makes at once, should the
 	// creator die before recording it.
 	CreateDelivery(ctx context.Context, d *Delivery) (created bool, err error)
+	// CreateDeliveries is CreateDelivery for each of ds (in this order),
+	// with one outcome per delivery: the match stage stores an event
+	// group's deliveries together, which a backend may write at once.
+	CreateDeliveries(ctx context.Context, ds []*Delivery) []CreateOutcome
 	// GetDelivery returns one delivery of a webhook with its attempts, or
 	// ErrNotFound (also when it belongs to another webhook).
 	GetDelivery(ctx context.Context, webhookID string, id int64) (*Delivery, error)

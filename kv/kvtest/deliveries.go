@@ -2,6 +2,7 @@ package kvtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 var deliveryTests = []subtest{
 	{"CreateAndGet", testCreateDelivery},
+	{"CreateMany", testCreateDeliveries},
 	{"IdempotentConcurrent", testCreateDeliveryConcurrentSamePair},
 	{"UniqueIDsConcurrent", testDeliveryIDsConcurrent},
 	{"List", testListDeliveries},
@@ -60,6 +62,59 @@ func testCreateDelivery(t *testing.T, s kv.Store) {
 	}
 	if total := listTotal(t, s, kv.DeliveryFilter{WebhookID: "wh_1"}); total != 1 {
 		t.Fatalf("wh_1 holds %d deliveries after an idempotent create, want 1", total)
+	}
+}
+
+// CreateDeliveries answers each delivery as CreateDelivery would, in
+// order: new, found again, webhook missing, event id missing.
+func testCreateDeliveries(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	createWebhook(t, s, newWebhook("wh_1", base))
+	old := createDelivery(t, s, "wh_1", "evt_old", base)
+	ds := []*kv.Delivery{
+		newDelivery("wh_1", "evt_1", base),
+		newDelivery("wh_1", "evt_old", base.Add(time.Hour)),
+		newDelivery("wh_gone", "evt_1", base),
+		newDelivery("wh_1", "", base),
+		newDelivery("wh_1", "evt_2", base),
+	}
+	out := s.CreateDeliveries(ctx, ds)
+	if len(out) != len(ds) {
+		t.Fatalf("CreateDeliveries: %d outcomes for %d deliveries", len(out), len(ds))
+	}
+	if !out[0].Created || out[0].Err != nil || ds[0].ID <= 0 || ds[0].Status != kv.DeliveryPending {
+		t.Errorf("new delivery: %+v, %+v", out[0], ds[0])
+	}
+	if out[1].Created || out[1].Err != nil || ds[1].ID != old.ID || !ds[1].CreatedAt.Equal(base) {
+		t.Errorf("existing pair: %+v, id %d created %v; want the stored delivery %d", out[1], ds[1].ID, ds[1].CreatedAt, old.ID)
+	}
+	if !errors.Is(out[2].Err, kv.ErrNotFound) || out[2].Created {
+		t.Errorf("missing webhook: %+v, want ErrNotFound", out[2])
+	}
+	if out[3].Err == nil || out[3].Created {
+		t.Errorf("no event id: %+v, want an error", out[3])
+	}
+	if !out[4].Created || out[4].Err != nil || ds[4].ID == ds[0].ID || ds[4].ID == old.ID {
+		t.Errorf("second new delivery: %+v id %d, want a new id", out[4], ds[4].ID)
+	}
+	for _, i := range []int{0, 4} {
+		if got := getDelivery(t, s, "wh_1", ds[i].ID); got.EventID != ds[i].EventID {
+			t.Errorf("delivery %d stored for %s, want %s", ds[i].ID, got.EventID, ds[i].EventID)
+		}
+	}
+	if total := listTotal(t, s, kv.DeliveryFilter{WebhookID: "wh_1"}); total != 3 {
+		t.Errorf("wh_1 holds %d deliveries, want 3", total)
+	}
+	if st, err := s.WebhookStats(ctx, "wh_1", base); err != nil || st.Pending != 3 {
+		t.Errorf("stats = %+v, %v; want 3 pending", st, err)
+	}
+	if out := s.CreateDeliveries(ctx, nil); len(out) != 0 {
+		t.Errorf("CreateDeliveries(nil) = %v", out)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if out := s.CreateDeliveries(cancelled, []*kv.Delivery{newDelivery("wh_1", "evt_3", base)}); !errors.Is(out[0].Err, context.Canceled) {
+		t.Errorf("cancelled context: %+v", out[0])
 	}
 }
 
