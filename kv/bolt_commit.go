@@ -134,6 +134,9 @@ func (c *committer) applyAll(ops []journalOp) []error {
 // waits for every answer. A panic of one is raised again only once all
 // are answered: a call still waiting may be the one handed the lead.
 func (c *committer) callAll(calls []*commitCall) []error {
+	if len(calls) == 0 {
+		return nil
+	}
 	errs := make([]error, len(calls))
 	for _, call := range calls {
 		call.done = make(chan error, 1)
