@@ -101,14 +101,27 @@ func (t *tally) markBad() {
 	t.mu.Unlock()
 }
 
-func (t *tally) stats() receiverStats {
+// progress is stats without the latencies: what polling for the end of
+// a run needs, at a cost that does not grow with the run. (Sorting every
+// latency 50 times a second took up to a sixth of a core from the run.)
+func (t *tally) progress() receiverStats {
 	t.mu.Lock()
-	lat := slices.Clone(t.lat)
-	s := receiverStats{
+	defer t.mu.Unlock()
+	return t.countsLocked()
+}
+
+func (t *tally) countsLocked() receiverStats {
+	return receiverStats{
 		Received: t.received, Unique: t.unique, Bad: t.bad,
 		Duplicates: t.received - t.bad - t.unique,
 		FirstNS:    t.firstNS, LastNS: t.lastNS,
 	}
+}
+
+func (t *tally) stats() receiverStats {
+	t.mu.Lock()
+	lat := slices.Clone(t.lat)
+	s := t.countsLocked()
 	t.mu.Unlock()
 	slices.Sort(lat)
 	s.P50US = percentile(lat, 50) / 1e3
@@ -212,12 +225,17 @@ func (h *hookListener) down() {
 	}
 }
 
-// controlHandler serves /stats, /reset?hooks=W&events=E, /down and /up.
+// controlHandler serves /stats, /progress (the counts of /stats only),
+// /reset?hooks=W&events=E, /down and /up.
 func controlHandler(t *tally, hooks *hookListener) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(t.stats())
+	})
+	mux.HandleFunc("GET /progress", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(t.progress())
 	})
 	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
 		hk, err1 := strconv.Atoi(r.URL.Query().Get("hooks"))
@@ -312,6 +330,13 @@ func (r *receiverProc) Reset(ctx context.Context, hooks, events int) error {
 func (r *receiverProc) Stats(ctx context.Context) (receiverStats, error) {
 	var s receiverStats
 	err := r.call(ctx, http.MethodGet, "/stats", &s)
+	return s, err
+}
+
+// Progress is Stats without the latency percentiles, cheap to poll.
+func (r *receiverProc) Progress(ctx context.Context) (receiverStats, error) {
+	var s receiverStats
+	err := r.call(ctx, http.MethodGet, "/progress", &s)
 	return s, err
 }
 

@@ -32,6 +32,11 @@ func TestTally(t *testing.T) {
 	if s.P50US != 2000 || s.MaxUS != 4000 {
 		t.Errorf("latency p50 %dµs max %dµs; want 2000, 4000", s.P50US, s.MaxUS)
 	}
+	// progress: the same counts, no latencies.
+	if p := tl.progress(); p.Received != s.Received || p.Unique != s.Unique || p.Duplicates != s.Duplicates ||
+		p.Bad != s.Bad || p.FirstNS != s.FirstNS || p.LastNS != s.LastNS || p.P50US != 0 || p.MaxUS != 0 {
+		t.Errorf("progress %+v, want the counts of %+v only", p, s)
+	}
 	tl.reset(1, 1)
 	if s := tl.stats(); s.Received != 0 || s.Unique != 0 || s.P99US != 0 {
 		t.Errorf("after reset %+v", s)
@@ -129,6 +134,9 @@ func TestReceiverDownUp(t *testing.T) {
 	}
 	if s.Unique != 2 || s.Received != 2 {
 		t.Errorf("stats %+v, want 2 unique deliveries", s)
+	}
+	if p, err := r.Progress(ctx); err != nil || p.Unique != 2 || p.Received != 2 || p.P50US != 0 {
+		t.Errorf("progress %+v, %v; want 2 unique deliveries and no latencies", p, err)
 	}
 	if err := r.Reset(ctx, 0, 5); err == nil {
 		t.Error("reset with no hooks accepted")

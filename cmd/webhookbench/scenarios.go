@@ -116,13 +116,13 @@ func (b *bench) teardown(recv *receiverProc, d *daemon) {
 	}
 }
 
-// waitDelivered polls the receiver until want unique deliveries arrived,
-// or nothing arrived for the stall time.
+// waitDelivered polls the receiver's counts until want unique deliveries
+// arrived, or nothing arrived for the stall time.
 func (b *bench) waitDelivered(ctx context.Context, recv *receiverProc, want int64) (receiverStats, error) {
 	var last receiverStats
 	progress := time.Now()
 	for {
-		st, err := recv.Stats(ctx)
+		st, err := recv.Progress(ctx)
 		if err != nil {
 			return st, err
 		}
