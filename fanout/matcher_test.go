@@ -145,3 +145,24 @@ func TestMatchManyEventsManyWebhooks(t *testing.T) {
 		t.Errorf("endpoint got %d requests, want %d", ep.count(), hooks*events)
 	}
 }
+
+// An event matching more webhooks than one store call takes (createChunk)
+// gets a delivery to each, stored in several calls.
+func TestMatchStoresDeliveriesInChunks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ep := newEndpoint(t, nil)
+	n := createChunk + 44
+	hooks := make([]*kv.Webhook, n)
+	for i := range hooks {
+		hooks[i] = h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	}
+	id, _ := h.publish("user.created", "", "", "")
+	for _, w := range hooks {
+		h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	}
+	eventually(t, "event acked", h.eventsSettled)
+	if ep.count() != n {
+		t.Errorf("%d requests for %d webhooks, want one each", ep.count(), n)
+	}
+}

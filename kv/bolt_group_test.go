@@ -9,6 +9,23 @@ import (
 	"time"
 )
 
+// openWithWebhooks opens a store in a temporary directory (closed when
+// the test ends) holding webhooks of these ids.
+func openWithWebhooks(t *testing.T, ids ...string) *Bolt {
+	t.Helper()
+	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for _, id := range ids {
+		if err := s.CreateWebhook(context.Background(), &Webhook{ID: id, TenantID: "tnt_a", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
 // statsBumpOp changes a webhook's stats record in its group and then
 // fails: what it changed must not reach the file.
 type statsBumpOp struct{ webhookID string }
@@ -35,17 +52,8 @@ func (op *statsBumpOp) encode(buf []byte) ([]byte, error) { return append(buf, o
 // record with it, and the others of the group still count once each.
 func TestBoltGroupSharesStatsAndDropsAFailedOpsChange(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithWebhooks(t, "wh_1", "wh_2")
 	ctx := context.Background()
-	for _, id := range []string{"wh_1", "wh_2"} {
-		if err := s.CreateWebhook(ctx, &Webhook{ID: id, CreatedAt: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	now := time.Now().UTC()
 	create := func(webhookID, eventID string) *createOp {
 		return &createOp{in: newPending(&Delivery{WebhookID: webhookID, EventID: eventID}, now)}
@@ -93,15 +101,8 @@ func TestBoltGroupSharesStatsAndDropsAFailedOpsChange(t *testing.T) {
 // (kvtest checks what it answers).
 func TestBoltCreateDeliveriesIsOneGroup(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithWebhooks(t, "wh_1")
 	ctx := context.Background()
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	before := s.commit.seq
 	var ds []*Delivery
 	for i := range 100 {

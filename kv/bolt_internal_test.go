@@ -60,15 +60,8 @@ func TestBoltSyncLoop(t *testing.T) {
 // consistency check on test cleanup can fail.
 func TestBoltCheckFindsDrift(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithWebhooks(t, "wh_1")
 	ctx := context.Background()
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", TenantID: "tnt_a", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.CreateDelivery(ctx, &Delivery{WebhookID: "wh_1", EventID: "evt_1"}); err != nil {
 		t.Fatal(err)
 	}
