@@ -417,7 +417,10 @@ func (c *committer) replayJournal(tx *bolt.Tx) (int, error) {
 		for _, b := range rec.ops {
 			op, err := decodeOp(b)
 			if err == nil {
-				err = op.apply(g)
+				// A panic becomes this replay's error (wrapped below, so
+				// that no caller panics again): unguarded, it left the
+				// committer busy and every later call waiting.
+				err = safelyApply(op, g)
 			}
 			if err != nil {
 				return 0, fmt.Errorf("journal %s: group %d: %w", c.j.path, rec.seq, err)

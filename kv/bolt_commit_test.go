@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -472,5 +473,44 @@ func TestCommitterReplayStopsAtAGap(t *testing.T) {
 	}
 	if c2.seq != 2 {
 		t.Fatalf("next group after the gap numbered from %d, want 2", c2.seq)
+	}
+}
+
+// An operation that panics while the journal is replayed fails the calls
+// waiting on that replay with an error, and the committer still answers
+// the next call: a panic there used to leave it busy for good.
+func TestCommitterReplayPanicIsAnError(t *testing.T) {
+	t.Parallel()
+	c := openCommitter(t, t.TempDir(), 1<<20)
+	if err := c.apply(&putOp{key: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	c.j.begin(c.seq + 1)
+	if _, err := c.j.add((&putOp{key: "boom", fail: "panic"}).encode); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.j.write(true); err != nil {
+		t.Fatal(err)
+	}
+	c.drop() // the next write starts from the journal, as after a failed group
+	call := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panicked: %v", p)
+			}
+		}()
+		return c.apply(&putOp{key: "after"})
+	}
+	for i := range 2 {
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		select {
+		case err := <-done:
+			if err == nil || strings.HasPrefix(err.Error(), "panicked") {
+				t.Fatalf("write %d over a journal whose replay panics: %v, want an error", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("write %d over a journal whose replay panics: no answer after 10s", i)
+		}
 	}
 }
