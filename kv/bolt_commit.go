@@ -14,10 +14,11 @@ import (
 // committer runs every write of the store, and the reads that must see
 // the hot writes at once.
 //
-// The hot writes (journal_ops.go: CreateDelivery, RecordAttempt, ClearDue,
-// ClearNotices) are not a bbolt commit each. Calls that arrive together
-// form a group: the leader applies the group to one long-lived write
-// transaction, appends it to the journal (one write; fsynced under
+// The hot writes (journal_ops.go: CreateDelivery(ies), RecordAttempt,
+// ClearDue, ClearNotices) are not a bbolt commit each. Calls that arrive
+// together form a group: the leader applies the group to one long-lived
+// write transaction (its operations share each webhook's stats record,
+// bolt_group.go), appends it to the journal (one write; fsynced under
 // fsync=always) and answers. The transaction is committed, synced and the
 // journal emptied at a checkpoint: every checkpointAge or checkpointOps,
 // and before any exclusive (webhook, admin) write. Reads run in the
