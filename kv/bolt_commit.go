@@ -118,37 +118,56 @@ func (c *committer) exclusive(fn func(*bolt.Tx) error) error {
 func (c *committer) close() error { return c.call(&commitCall{kind: callClose}) }
 
 func (c *committer) call(call *commitCall) error {
-	return c.callAll([]*commitCall{call})[0]
+	call.done = make(chan error, 1)
+	if err := c.enqueue(call); err != nil {
+		return err
+	}
+	err := c.wait(call)
+	if p, ok := err.(*panicError); ok {
+		panic(p.v)
+	}
+	return err
 }
 
 // applyAll applies ops in this order, queued together so that they go in
 // one group (a match stage's deliveries), and returns each one's error.
 func (c *committer) applyAll(ops []journalOp) []error {
-	calls := make([]*commitCall, len(ops))
-	for i, op := range ops {
-		calls[i] = &commitCall{kind: callOp, op: op}
-	}
-	return c.callAll(calls)
-}
-
-// callAll queues calls at once, leads when the committer is idle, and
-// waits for every answer. A panic of one is raised again only once all
-// are answered: a call still waiting may be the one handed the lead.
-func (c *committer) callAll(calls []*commitCall) []error {
-	if len(calls) == 0 {
+	if len(ops) == 0 {
 		return nil
 	}
-	errs := make([]error, len(calls))
-	for _, call := range calls {
-		call.done = make(chan error, 1)
+	calls := make([]*commitCall, len(ops))
+	for i, op := range ops {
+		calls[i] = &commitCall{kind: callOp, op: op, done: make(chan error, 1)}
 	}
-	c.mu.Lock()
-	if err := c.refusal(); err != nil {
-		c.mu.Unlock()
+	errs := make([]error, len(calls))
+	if err := c.enqueue(calls...); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
 		return errs
+	}
+	// A panic of one is raised again only once all are answered: a call
+	// still waiting may be the one handed the lead.
+	var panicked *panicError
+	for i, call := range calls {
+		errs[i] = c.wait(call)
+		if p, ok := errs[i].(*panicError); ok && panicked == nil {
+			panicked = p
+		}
+	}
+	if panicked != nil {
+		panic(panicked.v)
+	}
+	return errs
+}
+
+// enqueue queues calls at once (so that they go in one group) and leads
+// when the committer is idle; the refusal when it is closed or broken.
+func (c *committer) enqueue(calls ...*commitCall) error {
+	c.mu.Lock()
+	if err := c.refusal(); err != nil {
+		c.mu.Unlock()
+		return err
 	}
 	c.queue = append(c.queue, calls...)
 	lead := !c.busy
@@ -157,25 +176,18 @@ func (c *committer) callAll(calls []*commitCall) []error {
 	if lead {
 		c.lead()
 	}
-	var panicked *panicError
-	for i, call := range calls {
-		for {
-			err := <-call.done
-			if err == errLead {
-				c.lead()
-				continue
-			}
-			if p, ok := err.(*panicError); ok && panicked == nil {
-				panicked = p
-			}
-			errs[i] = err
-			break
+	return nil
+}
+
+// wait returns call's answer, leading a group whenever handed the lead.
+func (c *committer) wait(call *commitCall) error {
+	for {
+		err := <-call.done
+		if err != errLead {
+			return err
 		}
+		c.lead()
 	}
-	if panicked != nil {
-		panic(panicked.v)
-	}
-	return errs
 }
 
 // refusal is the error every call gets once the committer is closed or
