@@ -78,6 +78,10 @@ type Config struct {
 	// Rand returns a float64 in [0,1) for jitter; it must be safe for
 	// concurrent use. Defaults to math/rand/v2.Float64.
 	Rand func() float64
+
+	// runnerKeep is how long an idle runner waits for a new job
+	// (idleRunnerKeep; tests shorten or lengthen it).
+	runnerKeep time.Duration
 }
 
 const (
@@ -151,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultTimeout == 0 {
 		c.DefaultTimeout = defaultTimeout
+	}
+	if c.runnerKeep == 0 {
+		c.runnerKeep = idleRunnerKeep
 	}
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = defaultMaxEventBytes

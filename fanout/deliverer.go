@@ -21,6 +21,10 @@ import (
 // lost in a crash): it is pushed back to the due time, no attempt made.
 const earlyTolerance = time.Second
 
+// idleRunnerKeep is how long a runner with nothing left to run waits for
+// a new job before it ends.
+const idleRunnerKeep = 2 * time.Second
+
 // deliverLoop pulls tasks while there is room for them and hands each to
 // the limiter. It ends when Stop begins (after its current pull).
 func (f *Fanout) deliverLoop(cons jetstream.Consumer) {
@@ -94,8 +98,7 @@ func (f *Fanout) dispatch(h *heldMsg) {
 	j := &job{h: h, task: task}
 	switch f.limiter.admit(task.WebhookID, j) {
 	case admitRun:
-		f.wg.Add(1)
-		go f.runner(j)
+		f.startRunner(j)
 	case admitQueued:
 	case admitFull:
 		f.parkJob(j)
@@ -112,13 +115,54 @@ func (f *Fanout) parkJob(j *job) {
 	j.h.nakDelay(f.limiter.park(j.task.WebhookID, time.Now()))
 }
 
-// runner runs its job, then its webhook's queued jobs one by one, and ends
-// when that queue is empty.
+// startRunner hands j to an idle runner, or starts a new one.
+func (f *Fanout) startRunner(j *job) {
+	select {
+	case f.idle <- j:
+	default:
+		f.wg.Add(1)
+		f.runners.Add(1)
+		go f.runner(j)
+	}
+}
+
+// runner runs its job, then its webhook's queued jobs one by one. When
+// that queue is empty it waits idleRunnerKeep for a new job of any
+// webhook (startRunner) before it ends: at a low rate every delivery
+// would otherwise start a goroutine and grow its stack again under bbolt
+// and net/http. At most Workers runners wait so.
 func (f *Fanout) runner(j *job) {
 	defer f.wg.Done()
-	for j != nil {
-		f.runJob(j)
-		j = f.limiter.next(j.task.WebhookID)
+	defer f.runners.Add(-1)
+	var keep *time.Timer
+	defer func() {
+		if keep != nil {
+			keep.Stop()
+		}
+	}()
+	for {
+		for j != nil {
+			f.runJob(j)
+			j = f.limiter.next(j.task.WebhookID)
+		}
+		if f.idleRunners.Add(1) > int64(f.cfg.Workers) {
+			f.idleRunners.Add(-1)
+			return
+		}
+		if keep == nil {
+			keep = time.NewTimer(f.cfg.runnerKeep)
+		} else {
+			keep.Reset(f.cfg.runnerKeep)
+		}
+		select {
+		case j = <-f.idle:
+		case <-keep.C:
+		case <-f.soft.Done():
+		}
+		f.idleRunners.Add(-1)
+		if j == nil {
+			return
+		}
 	}
 }
 

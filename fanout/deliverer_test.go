@@ -457,3 +457,72 @@ func TestDeliverManualRetryIsOneAttempt(t *testing.T) {
 		t.Errorf("manual attempt recorded as %+v", last)
 	}
 }
+
+func TestRunnerWaitsForTheNextJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) { c.runnerKeep = time.Hour }})
+	ep := newEndpoint(t, nil)
+	a := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	b := h.addWebhook(ep.url(), []string{"user.deleted"}, nil)
+
+	idA, _ := h.publish("user.created", "", "", "")
+	h.waitStatus(a.ID, idA, kv.DeliverySuccess)
+	eventually(t, "the runner to wait for a job", func() bool { return h.f.idleRunners.Load() == 1 })
+
+	// Another webhook's job goes to the waiting runner: a new runner
+	// would leave two alive for the hour.
+	idB, _ := h.publish("user.deleted", "", "", "")
+	h.waitStatus(b.ID, idB, kv.DeliverySuccess)
+	eventually(t, "the runner to wait again", func() bool { return h.f.idleRunners.Load() == 1 })
+	if n := h.f.runners.Load(); n != 1 {
+		t.Fatalf("%d runners alive after two deliveries one after the other, want 1", n)
+	}
+
+	// Stop does not wait for the hour.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.f.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if n := h.f.runners.Load(); n != 0 {
+		t.Fatalf("%d runners alive after Stop", n)
+	}
+}
+
+func TestIdleRunnerEnds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) { c.runnerKeep = 50 * time.Millisecond }})
+	ep := newEndpoint(t, nil)
+	w := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+	id, _ := h.publish("user.created", "", "", "")
+	h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	eventually(t, "the idle runner to end", func() bool { return h.f.runners.Load() == 0 })
+}
+
+func TestIdleRunnersAtMostWorkers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{cfg: func(c *Config) {
+		c.Workers = 2
+		c.runnerKeep = time.Hour
+	}})
+	gate := make(chan struct{})
+	ep := newEndpoint(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-gate
+		w.WriteHeader(http.StatusOK)
+	})
+	var hooks []*kv.Webhook
+	for range 4 {
+		hooks = append(hooks, h.addWebhook(ep.url(), []string{"user.created"}, nil))
+	}
+	id, _ := h.publish("user.created", "", "", "")
+	// One runner per webhook: two send, two wait for a worker slot.
+	eventually(t, "four runners", func() bool { return h.f.runners.Load() == 4 })
+	close(gate)
+	for _, w := range hooks {
+		h.waitStatus(w.ID, id, kv.DeliverySuccess)
+	}
+	eventually(t, "the runners beyond Workers to end", func() bool { return h.f.runners.Load() == 2 })
+	if n := h.f.idleRunners.Load(); n != 2 {
+		t.Fatalf("%d runners wait for a job, want Workers = 2", n)
+	}
+}

@@ -147,8 +147,7 @@ func (f *Fanout) runDirect(ev *heldEvent, t bus.Task) bool {
 	j := &job{h: h, task: t, created: true}
 	switch adm, ok := f.limiter.admitDirect(t.WebhookID, j, f.cfg.Now()); {
 	case ok && adm == admitRun:
-		f.wg.Add(1)
-		go f.runner(j)
+		f.startRunner(j)
 		return true
 	case ok:
 		return true

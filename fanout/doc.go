@@ -29,10 +29,12 @@
 //
 // Goroutines: Start starts MatchWorkers match loops, one deliver loop that
 // pulls tasks while fewer than heldMax are held and no fast webhook's
-// queue is over its size, one runner per webhook with work (it runs that
-// webhook's queued tasks one after another, each holding one of Workers
-// slots, and ends when the queue is empty; at most PerWebhookConcurrency
-// per webhook), the due loop (which also publishes the auto-disabled
+// queue is over its size, runners for the webhooks with work (at most
+// PerWebhookConcurrency per webhook; each runs its webhook's queued tasks
+// one after another, each holding one of Workers slots, and when the
+// queue is empty waits two seconds for a new job of any webhook before it
+// ends, at most Workers of them waiting, none once Stop begins), the due
+// loop (which also publishes the auto-disabled
 // events left unpublished and fails test deliveries whose synchronous
 // attempt a crash interrupted), and one keep-alive goroutine per
 // stage that calls InProgress on every held message well
