@@ -117,23 +117,24 @@ func (f *Fanout) parkJob(j *job) {
 
 // startRunner hands j to an idle runner, or starts a new one.
 func (f *Fanout) startRunner(j *job) {
-	select {
-	case f.idle <- j:
-	default:
-		f.wg.Add(1)
-		f.runners.Add(1)
-		go f.runner(j)
+	if f.idle.handOff(j) {
+		return
 	}
+	f.wg.Add(1)
+	f.runners.Add(1)
+	go f.runner(j)
 }
 
 // runner runs its job, then its webhook's queued jobs one by one. When
-// that queue is empty it waits idleRunnerKeep for a new job of any
-// webhook (startRunner) before it ends: at a low rate every delivery
-// would otherwise start a goroutine and grow its stack again under bbolt
-// and net/http. At most Workers runners wait so.
+// that queue is empty it waits Config.runnerKeep (idleRunnerKeep) for a
+// new job of any webhook (startRunner) before it ends: at a low rate every
+// delivery would otherwise start a goroutine and grow its stack again
+// under bbolt and net/http. At most Workers runners wait so, none once
+// Stop has begun.
 func (f *Fanout) runner(j *job) {
 	defer f.wg.Done()
 	defer f.runners.Add(-1)
+	handed := make(chan *job, 1)
 	var keep *time.Timer
 	defer func() {
 		if keep != nil {
@@ -145,8 +146,7 @@ func (f *Fanout) runner(j *job) {
 			f.runJob(j)
 			j = f.limiter.next(j.task.WebhookID)
 		}
-		if f.idleRunners.Add(1) > int64(f.cfg.Workers) {
-			f.idleRunners.Add(-1)
+		if f.stopping() || !f.idle.park(handed) {
 			return
 		}
 		if keep == nil {
@@ -155,11 +155,13 @@ func (f *Fanout) runner(j *job) {
 			keep.Reset(f.cfg.runnerKeep)
 		}
 		select {
-		case j = <-f.idle:
+		case j = <-handed:
 		case <-keep.C:
 		case <-f.soft.Done():
 		}
-		f.idleRunners.Add(-1)
+		if j == nil && !f.idle.unpark(handed) {
+			j = <-handed // handed one as it gave up waiting
+		}
 		if j == nil {
 			return
 		}

@@ -467,13 +467,13 @@ func TestRunnerWaitsForTheNextJob(t *testing.T) {
 
 	idA, _ := h.publish("user.created", "", "", "")
 	h.waitStatus(a.ID, idA, kv.DeliverySuccess)
-	eventually(t, "the runner to wait for a job", func() bool { return h.f.idleRunners.Load() == 1 })
+	eventually(t, "the runner to wait for a job", func() bool { return h.f.idle.len() == 1 })
 
 	// Another webhook's job goes to the waiting runner: a new runner
 	// would leave two alive for the hour.
 	idB, _ := h.publish("user.deleted", "", "", "")
 	h.waitStatus(b.ID, idB, kv.DeliverySuccess)
-	eventually(t, "the runner to wait again", func() bool { return h.f.idleRunners.Load() == 1 })
+	eventually(t, "the runner to wait again", func() bool { return h.f.idle.len() == 1 })
 	if n := h.f.runners.Load(); n != 1 {
 		t.Fatalf("%d runners alive after two deliveries one after the other, want 1", n)
 	}
@@ -522,7 +522,7 @@ func TestIdleRunnersAtMostWorkers(t *testing.T) {
 		h.waitStatus(w.ID, id, kv.DeliverySuccess)
 	}
 	eventually(t, "the runners beyond Workers to end", func() bool { return h.f.runners.Load() == 2 })
-	if n := h.f.idleRunners.Load(); n != 2 {
+	if n := h.f.idle.len(); n != 2 {
 		t.Fatalf("%d runners wait for a job, want Workers = 2", n)
 	}
 }

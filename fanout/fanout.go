@@ -70,8 +70,7 @@ type Fanout struct {
 	deliverHeld *heldSet
 	limiter     *limiter
 	slots       chan struct{} // one per worker
-	idle        chan *job     // to a runner waiting for work (startRunner)
-	idleRunners atomic.Int64  // runners waiting on idle
+	idle        idleRunners   // runners waiting for a job (startRunner)
 	runners     atomic.Int64  // runners alive, for tests
 	heldMax     int
 	direct      atomic.Int64 // jobs out without a task message (direct.go)
@@ -99,7 +98,7 @@ func New(cfg Config) (*Fanout, error) {
 		stopped: make(chan struct{}),
 		limiter: newLimiter(cfg.PerWebhookConcurrency, cfg.PerWebhookQueue),
 		slots:   make(chan struct{}, cfg.Workers),
-		idle:    make(chan *job),
+		idle:    idleRunners{max: cfg.Workers},
 		// Queued tasks need room beside the running ones and those being
 		// recorded, or a few webhooks' queues would stop the fetcher.
 		heldMax: max(4*cfg.Workers, 4*cfg.PerWebhookQueue),

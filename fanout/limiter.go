@@ -22,7 +22,7 @@ type job struct {
 type admission int
 
 const (
-	admitRun    admission = iota // run it now (in a new runner)
+	admitRun    admission = iota // run it now (in a new or an idle runner)
 	admitQueued                  // a runner of its webhook will take it
 	admitFull                    // webhook at cap and queue full: hand it back
 )
@@ -206,7 +206,8 @@ func (l *limiter) uncrowd(s *hookSlot, force bool) {
 }
 
 // next is called by a runner of webhookID when its job is done: it returns
-// the next queued job for that runner, or nil when the runner should end.
+// the next queued job for that runner, or nil when the runner is done with
+// webhookID (it may wait for another webhook's job, Fanout.runner).
 func (l *limiter) next(webhookID string) *job {
 	return l.nextAt(webhookID, time.Now())
 }
