@@ -99,7 +99,7 @@ func rawHTTP(ctx context.Context, recv *receiverProc, conc, n, hooks, eventBytes
 // nats-server (in this process, reached over TCP like webhookd's
 // publishers) with the fsync setting webhookd uses for mode: SyncAlways for
 // "always", a 1 s sync interval for "interval".
-func rawJetStream(ctx context.Context, dir string, syncAlways bool, n, eventBytes int) (ceilingResult, error) {
+func rawJetStream(ctx context.Context, dir string, syncAlways bool, n, eventBytes int, ids eventIDs) (ceilingResult, error) {
 	storeDir, err := os.MkdirTemp(dir, "js-ceiling-")
 	if err != nil {
 		return ceilingResult{}, err
@@ -149,7 +149,7 @@ func rawJetStream(ctx context.Context, dir string, syncAlways bool, n, eventByte
 		lat = lat[:0]
 		start := time.Now()
 		for i := range count {
-			id := "evt_js" + strconv.Itoa(pass) + "_" + strconv.Itoa(i)
+			id := ids.id("js"+strconv.Itoa(pass), i)
 			t0 := time.Now()
 			buf = appendEnvelope(buf[:0], id, i, t0, eventBytes)
 			if _, err := js.Publish(ctx, "bench."+benchEventType, buf, jetstream.WithMsgID(id)); err != nil {

@@ -64,6 +64,9 @@ type config struct {
 	Runs int
 	// EventBytes is the size of one envelope. Defaults to 512.
 	EventBytes int
+	// EventIDs is the event id scheme: idsRandom (the default) or
+	// idsSequential (eventids.go).
+	EventIDs string
 	// Workers and PerWebhook are passed to webhookd (--workers,
 	// --per-webhook-concurrency) and set the raw HTTP ceiling's
 	// concurrency. Default to webhookd's defaults, 128 and 8.
@@ -113,6 +116,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.RSSWindow, "rss-window", 20*time.Second, "rss: then the largest RSS over this long is reported")
 	fs.IntVar(&c.Runs, "runs", 1, "repeat every measurement this often; the table shows medians")
 	fs.IntVar(&c.EventBytes, "event-bytes", 512, "size of one event envelope")
+	fs.StringVar(&c.EventIDs, "event-ids", idsRandom, "event ids: random (like the contract's evt_a3f9k2bWqL8Hn5pZ) or sequential (evt_<run>_<n>, as time-ordered ids)")
 	fs.IntVar(&c.Workers, "workers", 128, "webhookd --workers")
 	fs.IntVar(&c.PerWebhook, "per-webhook-concurrency", 8, "webhookd --per-webhook-concurrency")
 	fs.DurationVar(&c.Stall, "stall", 60*time.Second, "give up waiting after this long without a delivery (the rest counts as lost)")
@@ -193,6 +197,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-runs: want at least 1, got %d", c.Runs)
 	case c.EventBytes < 256 || c.EventBytes > maxEventBytes:
 		return fmt.Errorf("-event-bytes: want 256..%d, got %d", maxEventBytes, c.EventBytes)
+	case c.EventIDs != idsRandom && c.EventIDs != idsSequential:
+		return fmt.Errorf("-event-ids: want %s or %s, got %q", idsRandom, idsSequential, c.EventIDs)
 	case c.Workers < 1:
 		return fmt.Errorf("-workers: want at least 1, got %d", c.Workers)
 	case c.PerWebhook < 1:

@@ -184,7 +184,7 @@ func (b *bench) ceilings(ctx context.Context, res *results, run int) error {
 			n = min(n, 5000) // a few seconds at fsync speed
 		}
 		b.progress(run, "raw JetStream ceiling, fsync=%s: %d sync publishes", fsync, n)
-		c, err := rawJetStream(ctx, b.workDir, fsync == "always", n, cfg.EventBytes)
+		c, err := rawJetStream(ctx, b.workDir, fsync == "always", n, cfg.EventBytes, newEventIDs(cfg.EventIDs))
 		if err != nil {
 			return fmt.Errorf("raw JetStream ceiling: %w", err)
 		}

@@ -192,7 +192,7 @@ func TestParseConfig(t *testing.T) {
 		{"-scenarios", "nope"}, {"-scenarios", ""}, {"-fsync", "sometimes"}, {"-fanout", "0"},
 		{"-fanout", "x"}, {"-deliveries", "0"}, {"-latency-load", "1.5"}, {"-event-bytes", "10"},
 		{"-runs", "0"}, {"-backlog-retry", "1ms"}, {"-stall", "10ms"}, {"extra"},
-		{"-rss-settle", "-1s"}, {"-rss-window", "-1s"},
+		{"-rss-settle", "-1s"}, {"-rss-window", "-1s"}, {"-event-ids", "uuid"},
 	} {
 		if _, err := parseConfig(bad, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted", bad)

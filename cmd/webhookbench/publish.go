@@ -29,6 +29,7 @@ type publisher struct {
 	js      jetstream.JetStream
 	subject string
 	size    int
+	ids     eventIDs
 }
 
 // pubAckTimeout is how long a publish waits for its ack before it counts
@@ -36,7 +37,7 @@ type publisher struct {
 // OOM-killed in a memory cgroup) would wait for its acks for ever.
 const pubAckTimeout = time.Minute
 
-func newPublisher(url string, eventBytes int, ackTimeout time.Duration) (*publisher, error) {
+func newPublisher(url string, eventBytes int, ids eventIDs, ackTimeout time.Duration) (*publisher, error) {
 	nc, err := nats.Connect(url, nats.Name("webhookbench"))
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
@@ -47,7 +48,7 @@ func newPublisher(url string, eventBytes int, ackTimeout time.Duration) (*publis
 		nc.Close()
 		return nil, err
 	}
-	return &publisher{nc: nc, js: js, subject: "events." + benchEventType, size: eventBytes}, nil
+	return &publisher{nc: nc, js: js, subject: "events." + benchEventType, size: eventBytes, ids: ids}, nil
 }
 
 func (p *publisher) close() { p.nc.Close() }
@@ -59,8 +60,8 @@ type pubResult struct {
 	Errors int64     // publishes not acknowledged
 }
 
-// publish sends n events tagged tag (event ids "evt_<tag>_<seq>", seq
-// 0..n-1), at rate events/s or as fast as acks allow when rate is 0, and
+// publish sends n events tagged tag (seq 0..n-1 in their data, ids from
+// p.ids), at rate events/s or as fast as acks allow when rate is 0, and
 // waits for every ack.
 func (p *publisher) publish(ctx context.Context, tag string, n int, rate float64) (pubResult, error) {
 	futures := make(chan jetstream.PubAckFuture, pubWindow)
@@ -93,7 +94,7 @@ func (p *publisher) publish(ctx context.Context, tag string, n int, rate float64
 				time.Sleep(wait)
 			}
 		}
-		id := "evt_" + tag + "_" + strconv.Itoa(i)
+		id := p.ids.id(tag, i)
 		now := time.Now()
 		buf = appendEnvelope(buf[:0], id, i, now, p.size)
 		msg := &nats.Msg{Subject: p.subject, Data: append([]byte(nil), buf...),

@@ -24,7 +24,7 @@ func TestPublishEndsWhenTheServerDies(t *testing.T) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	pub, err := newPublisher(srv.ClientURL(), 512, 500*time.Millisecond)
+	pub, err := newPublisher(srv.ClientURL(), 512, newEventIDs(idsRandom), 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,8 +139,8 @@ func medianRate(runs []runResult, scn, fsync string, fanout int) float64 {
 // printReport writes the tables.
 func printReport(w io.Writer, cfg *config, machine string, res *results, took time.Duration) {
 	fmt.Fprintf(w, "\nwebhookbench: %s\n", machine)
-	fmt.Fprintf(w, "%d run(s) of each, medians shown (dup and lost: worst run); events of %d bytes; webhookd --workers %d --per-webhook-concurrency %d; took %s\n",
-		cfg.Runs, cfg.EventBytes, cfg.Workers, cfg.PerWebhook, took.Round(time.Second))
+	fmt.Fprintf(w, "%d run(s) of each, medians shown (dup and lost: worst run); events of %d bytes, %s ids; webhookd --workers %d --per-webhook-concurrency %d; took %s\n",
+		cfg.Runs, cfg.EventBytes, cfg.EventIDs, cfg.Workers, cfg.PerWebhook, took.Round(time.Second))
 	if len(res.Runs) > 0 {
 		loads := make([]float64, len(res.Runs))
 		for i, r := range res.Runs {

@@ -164,7 +164,7 @@ func (b *bench) throughput(ctx context.Context, scenario, fsync string, fanout, 
 		return r, err
 	}
 	defer b.teardown(recv, d)
-	pub, err := newPublisher(d.NATSURL, b.cfg.EventBytes, pubAckTimeout)
+	pub, err := newPublisher(d.NATSURL, b.cfg.EventBytes, newEventIDs(b.cfg.EventIDs), pubAckTimeout)
 	if err != nil {
 		return r, err
 	}
@@ -274,7 +274,7 @@ func (b *bench) backlog(ctx context.Context, scenario, fsync string, n int, retr
 		return r, err
 	}
 	defer b.teardown(recv, d)
-	pub, err := newPublisher(d.NATSURL, b.cfg.EventBytes, pubAckTimeout)
+	pub, err := newPublisher(d.NATSURL, b.cfg.EventBytes, newEventIDs(b.cfg.EventIDs), pubAckTimeout)
 	if err != nil {
 		return r, err
 	}
