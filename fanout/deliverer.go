@@ -135,12 +135,9 @@ func (f *Fanout) runner(j *job) {
 	defer f.wg.Done()
 	defer f.runners.Add(-1)
 	handed := make(chan *job, 1)
-	var keep *time.Timer
-	defer func() {
-		if keep != nil {
-			keep.Stop()
-		}
-	}()
+	keep := time.NewTimer(f.cfg.runnerKeep)
+	keep.Stop() // armed each time the runner waits
+	defer keep.Stop()
 	for {
 		for j != nil {
 			f.runJob(j)
@@ -149,11 +146,7 @@ func (f *Fanout) runner(j *job) {
 		if f.stopping() || !f.idle.park(handed) {
 			return
 		}
-		if keep == nil {
-			keep = time.NewTimer(f.cfg.runnerKeep)
-		} else {
-			keep.Reset(f.cfg.runnerKeep)
-		}
+		keep.Reset(f.cfg.runnerKeep)
 		select {
 		case j = <-handed:
 		case <-keep.C:

@@ -8,11 +8,12 @@ import (
 )
 
 // journalOp is a hot write: the committer applies it to its open
-// transaction, as one of a group (groupTx), and journals its encoding. Applying the decoded operation
-// again to the state it first met must write exactly the same, so apply
-// depends only on the operation and the transaction (times are part of
-// the operation, ids come from bucket sequences), and results that are
-// not errors (stale, not found) are reported on the op, not returned.
+// transaction, as one of a group (groupTx), and journals its encoding.
+// Applying the decoded operation again to the state it first met must
+// write exactly the same, so apply depends only on the operation and the
+// transaction (times are part of the operation, ids come from bucket
+// sequences), and results that are not errors (stale, not found) are
+// reported on the op, not returned.
 type journalOp interface {
 	apply(g *groupTx) error
 	// encode appends the operation's kind byte and fields.
