@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -18,13 +19,22 @@ import (
 func dirBytes(t *testing.T, dir string) int64 {
 	t.Helper()
 	var n int64
+	// The running server makes and removes files and directories (its
+	// stream's batches/ staging) while the walk reads: what vanished
+	// meanwhile counts as nothing.
 	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || e.IsDir() {
 			return err
 		}
 		info, err := e.Info()
 		if err == nil {
 			n += info.Size()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
 		return err
 	})
