@@ -59,6 +59,11 @@ func TestEngineDeliversSignedPost(t *testing.T) {
 	if d.EventSeq == 0 || d.EventType != "user.created" || d.TenantID != "tnt_a" || d.PartnerID != "prt_x" {
 		t.Errorf("delivery = seq %d type %q tenant %q partner %q", d.EventSeq, d.EventType, d.TenantID, d.PartnerID)
 	}
+	// The envelope's timestamp is the event's time, which with its id
+	// finds the delivery when the event comes again.
+	if env, err := bus.ParseEnvelope(body, "user.created", 0); err != nil || !d.EventTime.Equal(env.Timestamp) {
+		t.Errorf("event time = %v, want the envelope's (%v)", d.EventTime, err)
+	}
 	// The event sequence reads the envelope back (what a manual retry does).
 	got, err := h.bus.GetEvent(context.Background(), d.EventSeq)
 	if err != nil || !bytes.Equal(got, body) {

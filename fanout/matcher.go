@@ -260,6 +260,7 @@ func newDelivery(e *matchEvent, w *kv.Webhook, now time.Time) *kv.Delivery {
 		TenantID:  e.env.TenantID,
 		PartnerID: e.env.PartnerID,
 		EventSeq:  e.seq,
+		EventTime: e.env.Timestamp,
 		Status:    kv.DeliveryPending,
 		CreatedAt: now,
 		UpdatedAt: now,

@@ -55,6 +55,7 @@ func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data
 		TenantID:  w.TenantID,
 		PartnerID: w.PartnerID,
 		Payload:   body, // no stream sequence: a manual retry reads it from here
+		EventTime: now.Truncate(time.Millisecond), // as the envelope has it
 		Status:    kv.DeliveryPending,
 		CreatedAt: now,
 		UpdatedAt: now,

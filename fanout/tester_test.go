@@ -50,8 +50,9 @@ func TestTestRecordsFailedAttempt(t *testing.T) {
 		t.Fatalf("test envelope invalid: %v", err)
 	}
 	if env.EventID != d.EventID || env.TenantID != "tnt_a" || env.PartnerID != "prt_a" || env.Source != "webhookd" ||
-		string(env.Data) != "{}" || reqs[0].Header.Get("webhook-id") != env.EventID {
-		t.Errorf("envelope = %+v data %s", env, env.Data)
+		string(env.Data) != "{}" || reqs[0].Header.Get("webhook-id") != env.EventID || !env.Timestamp.Equal(d.EventTime) {
+		t.Errorf("envelope %s of %s/%s from %s at %v, data %s; delivery's event time %v",
+			env.EventID, env.TenantID, env.PartnerID, env.Source, env.Timestamp, env.Data, d.EventTime)
 	}
 }
 

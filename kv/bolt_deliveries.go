@@ -110,7 +110,7 @@ func newPending(d *Delivery, now time.Time) Delivery {
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = in.CreatedAt
 	}
-	in.CreatedAt, in.UpdatedAt = in.CreatedAt.UTC(), in.UpdatedAt.UTC()
+	in.CreatedAt, in.UpdatedAt, in.EventTime = in.CreatedAt.UTC(), in.UpdatedAt.UTC(), in.EventTime.UTC()
 	in.NextAttemptAt = utcTime(in.NextAttemptAt)
 	return in
 }

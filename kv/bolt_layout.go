@@ -10,8 +10,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 2; a file upgraded from version 1 may
-// still hold JSON records of deliveries and attempts, read as well):
+// The file's layout (schema version 3; a file upgraded from version 1 may
+// still hold JSON records of deliveries and attempts, read as well, and
+// one upgraded from 1 or 2 its webhooks' events buckets):
 //
 //	meta                          version; its sequence numbers webhook changes
 //	webhooks                      id -> Webhook JSON
@@ -26,7 +27,11 @@ import (
 //	    deliveries                be64(id) -> Delivery record (codec.go; no
 //	                              webhook id, no attempts)
 //	    status                    statusByte|be64(id) -> nil
-//	    events                    event id -> be64(id)
+//	    events_by_time            ts|event id -> be64(id), ts the event's
+//	                              time: new events land at the end, in
+//	                              order, whatever their ids look like
+//	    events                    event id -> be64(id): deliveries without
+//	                              an event time (created by layout 1 or 2)
 //	    attempts                  be64(id)|be32(n) -> Attempt record (codec.go)
 //	due                           be64(unix nanos)|be64(id) -> webhook id:
 //	                              deliveries whose next attempt waits here
@@ -52,17 +57,19 @@ var (
 	subDeliveries = []byte("deliveries")
 	subStatus     = []byte("status")
 	subEvents     = []byte("events")
+	subEventTimes = []byte("events_by_time")
 	subAttempts   = []byte("attempts")
 	keyStats      = []byte("stats")
 	keyVersion    = []byte("version")
 )
 
-const layoutVersion = "2"
+const layoutVersion = "3"
 
 // rootBuckets are created when missing, also in an existing file (due
 // and notices came later within layout 1: they start empty). Layout 2
-// differs from 1 only in the records of deliveries and attempts, and a
-// file of layout 1 is upgraded by writing version 2 when opened.
+// differs from 1 in the records of deliveries and attempts, 3 from 2 in
+// the webhooks' events_by_time buckets; an older file is upgraded when
+// opened by adding those and writing version 3.
 var rootBuckets = [][]byte{bucketMeta, bucketWebhooks, bucketByCreated, bucketByTenant, bucketByPartner, bucketByTenantPartner, bucketHooks, bucketDue, bucketNotices}
 
 // initLayout creates the buckets on a new file, checks the version of an
@@ -76,10 +83,14 @@ func initLayout(db *bolt.DB) (seq uint64, err error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(keyVersion); {
-		case v == nil, string(v) == "1":
-			// A new file, or one of layout 1, whose JSON deliveries and
-			// attempts are still read while new ones are written in the
-			// binary form: the new number keeps older binaries off it.
+		case v == nil, string(v) == "1", string(v) == "2":
+			// A new file, or an older one, whose JSON deliveries and
+			// attempts and events buckets are still read while new ones
+			// are written in the binary form and by time: the new number
+			// keeps older binaries off it.
+			if err := addEventTimes(tx); err != nil {
+				return err
+			}
 			if err := meta.Put(keyVersion, []byte(layoutVersion)); err != nil {
 				return err
 			}
@@ -92,10 +103,21 @@ func initLayout(db *bolt.DB) (seq uint64, err error) {
 	return seq, err
 }
 
-// hookBuckets are one webhook's sub-buckets inside a transaction.
+// addEventTimes gives each webhook of a file older than layout 3 its
+// events_by_time bucket.
+func addEventTimes(tx *bolt.Tx) error {
+	hooks := tx.Bucket(bucketHooks)
+	return hooks.ForEachBucket(func(id []byte) error {
+		_, err := hooks.Bucket(id).CreateBucketIfNotExists(subEventTimes)
+		return err
+	})
+}
+
+// hookBuckets are one webhook's sub-buckets inside a transaction. events
+// is nil unless the webhook has deliveries without an event time.
 type hookBuckets struct {
-	webhookID                                  string
-	root, deliveries, status, events, attempts *bolt.Bucket
+	webhookID                                              string
+	root, deliveries, status, eventTimes, events, attempts *bolt.Bucket
 }
 
 // hook returns a webhook's buckets, or ok false when the webhook is gone.
@@ -109,6 +131,7 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 		root:       root,
 		deliveries: root.Bucket(subDeliveries),
 		status:     root.Bucket(subStatus),
+		eventTimes: root.Bucket(subEventTimes),
 		events:     root.Bucket(subEvents),
 		attempts:   root.Bucket(subAttempts),
 	}
@@ -121,6 +144,7 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 	hb.deliveries.FillPercent = appendFillPercent
 	hb.attempts.FillPercent = appendFillPercent
 	hb.status.FillPercent = appendFillPercent
+	hb.eventTimes.FillPercent = appendFillPercent
 	return hb, true
 }
 
@@ -133,7 +157,7 @@ func createHook(tx *bolt.Tx, webhookID string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{subDeliveries, subStatus, subEvents, subAttempts} {
+	for _, name := range [][]byte{subDeliveries, subStatus, subEventTimes, subAttempts} {
 		if _, err := root.CreateBucket(name); err != nil {
 			return err
 		}
@@ -152,6 +176,39 @@ func (hb hookBuckets) loadStats(s *statCounters) error {
 
 func (hb hookBuckets) putStats(s *statCounters) error {
 	return hb.root.Put(keyStats, s.encode())
+}
+
+// eventDelivery returns the be64 id of the delivery of d's event, or nil.
+// An event is found by its time and id; one without a time, and any
+// event of a file older than layout 3, by its id.
+func (hb hookBuckets) eventDelivery(d *Delivery) []byte {
+	if !d.EventTime.IsZero() {
+		if v := hb.eventTimes.Get(eventTimeKey(d)); v != nil {
+			return v
+		}
+	}
+	if hb.events == nil {
+		return nil
+	}
+	return hb.events.Get([]byte(d.EventID))
+}
+
+// putEvent indexes d's event. Keyed by time, a random event id (as
+// publishers make them) no longer lands on a random page of the index:
+// with ids keyed alone every create wrote a page of its own.
+func (hb hookBuckets) putEvent(d *Delivery) error {
+	if !d.EventTime.IsZero() {
+		return hb.eventTimes.Put(eventTimeKey(d), be64(uint64(d.ID)))
+	}
+	events, err := hb.root.CreateBucketIfNotExists(subEvents)
+	if err != nil {
+		return err
+	}
+	return events.Put([]byte(d.EventID), be64(uint64(d.ID)))
+}
+
+func eventTimeKey(d *Delivery) []byte {
+	return append(appendTime(make([]byte, 0, timeKeyLen+len(d.EventID)), d.EventTime), d.EventID...)
 }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -321,8 +378,12 @@ func checkHook(id string, hb hookBuckets) error {
 	if n := int64(hb.deliveries.Stats().KeyN); n != total {
 		errs = append(errs, fmt.Errorf("webhook %s: %d deliveries, stats say %d", id, n, total))
 	}
-	if n := int64(hb.events.Stats().KeyN); n != total {
-		errs = append(errs, fmt.Errorf("webhook %s: %d event keys, stats say %d", id, n, total))
+	events := int64(hb.eventTimes.Stats().KeyN)
+	if hb.events != nil {
+		events += int64(hb.events.Stats().KeyN)
+	}
+	if events != total {
+		errs = append(errs, fmt.Errorf("webhook %s: %d event keys, stats say %d", id, events, total))
 	}
 	return errors.Join(errs...)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // A file of layout 1 (JSON deliveries and attempts) opens, reads as it was
-// written, takes new attempts, and is marked layout 2; a file of an
+// written, takes new attempts, and is marked layout 3; a file of an
 // unknown layout is refused.
 func TestBoltUpgradesLayout1(t *testing.T) {
 	t.Parallel()
@@ -65,9 +65,9 @@ func TestBoltUpgradesLayout1(t *testing.T) {
 		t.Fatalf("layout after opening = %q, want %q", v, layoutVersion)
 	}
 
-	setLayout(t, path, "3")
-	if _, err := OpenBolt(BoltOptions{Path: path}); err == nil || !strings.Contains(err.Error(), `unsupported layout version "3"`) {
-		t.Fatalf("opening layout 3: %v, want unsupported layout version", err)
+	setLayout(t, path, "4")
+	if _, err := OpenBolt(BoltOptions{Path: path}); err == nil || !strings.Contains(err.Error(), `unsupported layout version "4"`) {
+		t.Fatalf("opening layout 4: %v, want unsupported layout version", err)
 	}
 }
 
@@ -241,4 +241,102 @@ func TestBoltHealthFromOlderRecords(t *testing.T) {
 	if w, err := s.GetWebhook(ctx, "wh_1"); err != nil || w.ConsecutiveFailures != 0 {
 		t.Fatalf("after an older binary's update: %+v, %v; want the JSON's 0 consecutive failures", w, err)
 	}
+}
+
+// A file of layout 2 (events keyed by id alone, records without event
+// times) opens as layout 3: its events are still found by id, new ones
+// are keyed by their time, and the counters agree.
+func TestBoltUpgradesLayout2(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kv.db")
+	at := time.Date(2026, 4, 22, 14, 30, 0, 0, time.UTC)
+	newDelivery := func(eventID string, eventTime time.Time) *Delivery {
+		return &Delivery{WebhookID: "wh_1", EventID: eventID, EventType: "user.created", EventSeq: 1, EventTime: eventTime}
+	}
+	old := newDelivery("evt_old", at)
+	if err := openWithDelivery(t, path, old).Close(); err != nil {
+		t.Fatal(err)
+	}
+	rewriteAsLayout2(t, path)
+
+	s, err := OpenBolt(BoltOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		d       *Delivery
+		created bool
+		id      int64
+	}{
+		{newDelivery("evt_old", at), false, old.ID},
+		{newDelivery("evt_new", at.Add(time.Second)), true, 0},
+		{newDelivery("evt_new", at.Add(time.Second)), false, old.ID + 1},
+	} {
+		created, err := s.CreateDelivery(ctx, c.d)
+		if err != nil || created != c.created || c.id != 0 && c.d.ID != c.id {
+			t.Fatalf("CreateDelivery(%s) = %v, %v, id %d; want %v, id %d", c.d.EventID, created, err, c.d.ID, c.created, c.id)
+		}
+	}
+	if got, err := s.GetDelivery(ctx, "wh_1", old.ID); err != nil || !got.EventTime.IsZero() {
+		t.Fatalf("delivery of layout 2 = %+v, %v; want it without an event time", got, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	err = s.commit.read(func(tx *bolt.Tx) error {
+		hb, _ := hook(tx, "wh_1")
+		if n, m := hb.events.Stats().KeyN, hb.eventTimes.Stats().KeyN; n != 1 || m != 1 {
+			t.Errorf("%d events keyed by id, %d by time; want 1 and 1", n, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := layoutOf(t, path); v != layoutVersion {
+		t.Fatalf("layout after opening = %q, want %q", v, layoutVersion)
+	}
+}
+
+// rewriteAsLayout2 keys wh_1's events by id alone, drops the event times
+// from its deliveries and sets the version to 2, as webhookd wrote them
+// before layout 3.
+func rewriteAsLayout2(t *testing.T, path string) {
+	t.Helper()
+	editFile(t, path, func(tx *bolt.Tx) error {
+		hb, _ := hook(tx, "wh_1")
+		events, err := hb.root.CreateBucket(subEvents)
+		if err != nil {
+			return err
+		}
+		if err := hb.eventTimes.ForEach(func(k, v []byte) error { return events.Put(k[timeKeyLen:], v) }); err != nil {
+			return err
+		}
+		if err := hb.root.DeleteBucket(subEventTimes); err != nil {
+			return err
+		}
+		untimed := map[string][]byte{}
+		if err := hb.deliveries.ForEach(func(k, v []byte) error {
+			d, err := decodeDelivery(v, "wh_1")
+			if err != nil {
+				return err
+			}
+			d.EventTime = time.Time{}
+			untimed[string(k)], err = encodeDelivery(nil, d)
+			return err
+		}); err != nil {
+			return err
+		}
+		for k, v := range untimed {
+			if err := hb.deliveries.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte("2"))
+	})
 }

@@ -30,6 +30,7 @@ const (
 	flagNextAttempt = 1 << iota
 	flagDeferred
 	flagCompleted
+	flagEventTime
 )
 
 var errShortRecord = errors.New("record ends early or is malformed")
@@ -65,6 +66,9 @@ func encodeDelivery(buf []byte, d *Delivery) ([]byte, error) {
 	if d.CompletedAt != nil {
 		flags |= flagCompleted
 	}
+	if !d.EventTime.IsZero() {
+		flags |= flagEventTime
+	}
 	if buf == nil {
 		// The fixed fields usually take under 80 bytes.
 		buf = make([]byte, 0, 80+len(d.EventID)+len(d.EventType)+len(d.TenantID)+len(d.PartnerID)+len(d.Payload)+len(d.Error))
@@ -90,6 +94,9 @@ func encodeDelivery(buf []byte, d *Delivery) ([]byte, error) {
 	if d.CompletedAt != nil {
 		w.time(*d.CompletedAt)
 	}
+	if flags&flagEventTime != 0 {
+		w.time(d.EventTime)
+	}
 	return w.b, nil
 }
 
@@ -107,7 +114,7 @@ func decodeDelivery(v []byte, webhookID string) (*Delivery, error) {
 		return nil, fmt.Errorf("decode delivery: unknown record format")
 	}
 	flags, status := v[1], v[2]
-	if int(status) >= len(statusCodes) || flags&^(flagNextAttempt|flagDeferred|flagCompleted) != 0 {
+	if int(status) >= len(statusCodes) || flags&^(flagNextAttempt|flagDeferred|flagCompleted|flagEventTime) != 0 {
 		return nil, fmt.Errorf("decode delivery: %w", errShortRecord)
 	}
 	r := recReader{b: v[3:]}
@@ -135,6 +142,9 @@ func decodeDelivery(v []byte, webhookID string) (*Delivery, error) {
 	if flags&flagCompleted != 0 {
 		t := r.time()
 		d.CompletedAt = &t
+	}
+	if flags&flagEventTime != 0 {
+		d.EventTime = r.time()
 	}
 	if err := r.end(); err != nil {
 		return nil, fmt.Errorf("decode delivery: %w", err)

@@ -18,7 +18,7 @@ func fullDelivery() *Delivery {
 		EventType: "user.created", TenantID: "tnt_acme", PartnerID: "prt_internal", EventSeq: 987654,
 		Payload: []byte(`{"event_id":"evt_1"}`), Status: DeliveryFailed, AttemptCount: 3, Generation: 2,
 		NextAttemptAt: &next, Deferred: true, ResponseStatusCode: 503, Error: "http 503", DurationMS: 35,
-		CreatedAt: at, UpdatedAt: at.Add(time.Second), CompletedAt: &done,
+		CreatedAt: at, UpdatedAt: at.Add(time.Second), CompletedAt: &done, EventTime: at.Add(-time.Millisecond),
 	}
 }
 

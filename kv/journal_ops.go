@@ -61,7 +61,7 @@ func (op *createOp) apply(g *groupTx) error {
 		op.notFound = true
 		return nil
 	}
-	if v := hb.events.Get([]byte(op.in.EventID)); v != nil {
+	if v := hb.eventDelivery(&op.in); v != nil {
 		var err error
 		op.stored, err = hb.delivery(int64(binary.BigEndian.Uint64(v)))
 		return err
@@ -81,7 +81,7 @@ func (op *createOp) apply(g *groupTx) error {
 	if err := hb.putDelivery(&rec, ""); err != nil {
 		return err
 	}
-	if err := hb.events.Put([]byte(rec.EventID), be64(seq)); err != nil {
+	if err := hb.putEvent(&rec); err != nil {
 		return err
 	}
 	s, err := g.statsOf(hb)

@@ -123,6 +123,10 @@ type Delivery struct {
 	// envelope is kept in Payload instead.
 	EventSeq uint64 `json:"event_seq,omitempty"`
 	Payload  []byte `json:"payload,omitempty"`
+	// EventTime is the envelope's timestamp. With EventID it names the
+	// event CreateDelivery is idempotent on. Zero in deliveries stored
+	// before it was kept.
+	EventTime time.Time `json:"event_time,omitzero"`
 
 	Status       DeliveryStatus `json:"status"`
 	AttemptCount int            `json:"attempt_count"`

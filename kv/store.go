@@ -33,8 +33,12 @@ type Store interface {
 	WatchWebhooks(ctx context.Context, fn func(WebhookChange)) error
 
 	// CreateDelivery stores a new pending delivery, assigning its ID. It is
-	// idempotent on (WebhookID, EventID): when that pair exists, d is
-	// overwritten with the stored record and created is false. ErrNotFound
+	// idempotent on the event, (WebhookID, EventID, EventTime): a
+	// redelivery or a replay of the events stream carries the same
+	// envelope. When the delivery exists, d is overwritten with the
+	// stored record and created is false. (The same id at another time
+	// may make a second delivery: backends may key events by time, and
+	// receivers dedupe on the id.) ErrNotFound
 	// when the webhook does not exist. A new delivery with Deferred and
 	// NextAttemptAt set is on the due list from the start (DueDeliveries):
 	// the deadline of an attempt its creator makes at once, should the

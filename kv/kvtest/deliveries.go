@@ -41,7 +41,7 @@ func testCreateDelivery(t *testing.T, s kv.Store) {
 	if got.ID != d.ID || got.WebhookID != "wh_1" || got.EventID != "evt_1" || got.EventType != "user.created" ||
 		got.TenantID != "tnt_acme" || got.EventSeq != 42 || string(got.Payload) != `{"event_id":"evt_1"}` ||
 		got.Status != kv.DeliveryPending || got.Generation != 0 || !sameTime(got.NextAttemptAt, timePtr(base)) ||
-		!got.CreatedAt.Equal(base) || got.CompletedAt != nil || len(got.Attempts) != 0 {
+		!got.CreatedAt.Equal(base) || !got.EventTime.Equal(eventTime) || got.CompletedAt != nil || len(got.Attempts) != 0 {
 		t.Fatalf("GetDelivery = %+v, want the created delivery", got)
 	}
 
@@ -52,6 +52,18 @@ func testCreateDelivery(t *testing.T, s kv.Store) {
 	if err != nil || created || again.ID != d.ID || again.EventType != "user.created" || !again.CreatedAt.Equal(base) {
 		t.Fatalf("CreateDelivery(same pair) = %v, %v, %+v; want false and the stored delivery %d", created, err, again, d.ID)
 	}
+	// An event without a time (as stored before times were kept) is
+	// known by its id alone.
+	untimed := newDelivery("wh_1", "evt_untimed", base)
+	untimed.EventTime = time.Time{}
+	if created, err := s.CreateDelivery(ctx, untimed); err != nil || !created || untimed.ID == d.ID {
+		t.Fatalf("CreateDelivery(no event time) = %v, %v, id %d; want a new delivery", created, err, untimed.ID)
+	}
+	again = newDelivery("wh_1", "evt_untimed", base)
+	again.EventTime = time.Time{}
+	if created, err := s.CreateDelivery(ctx, again); err != nil || created || again.ID != untimed.ID || !again.EventTime.IsZero() {
+		t.Fatalf("CreateDelivery(no event time, again) = %v, %v, %+v; want false and delivery %d", created, err, again, untimed.ID)
+	}
 	// Same event, other webhook: a delivery of its own.
 	other := createDelivery(t, s, "wh_2", "evt_1", base)
 	if other.ID == d.ID {
@@ -60,8 +72,8 @@ func testCreateDelivery(t *testing.T, s kv.Store) {
 	if _, err := s.GetDelivery(ctx, "wh_2", d.ID); err == nil {
 		t.Fatalf("GetDelivery(wh_2, delivery of wh_1) succeeded, want ErrNotFound")
 	}
-	if total := listTotal(t, s, kv.DeliveryFilter{WebhookID: "wh_1"}); total != 1 {
-		t.Fatalf("wh_1 holds %d deliveries after an idempotent create, want 1", total)
+	if total := listTotal(t, s, kv.DeliveryFilter{WebhookID: "wh_1"}); total != 2 {
+		t.Fatalf("wh_1 holds %d deliveries after idempotent creates, want 2", total)
 	}
 }
 

@@ -45,6 +45,10 @@ type subtest struct {
 // base is a fixed instant for tests that do not depend on the clock.
 var base = time.Date(2026, 4, 22, 14, 30, 0, 0, time.UTC)
 
+// eventTime is every test event's envelope timestamp: an event created
+// again at a later time is the same event.
+var eventTime = base.Add(-time.Second)
+
 func newWebhook(id string, created time.Time) *kv.Webhook {
 	return &kv.Webhook{
 		ID:             id,
@@ -85,6 +89,7 @@ func newDelivery(webhookID, eventID string, created time.Time) *kv.Delivery {
 		EventType: "user.created",
 		TenantID:  "tnt_acme",
 		EventSeq:  42,
+		EventTime: eventTime,
 		CreatedAt: created,
 		UpdatedAt: created,
 	}
