@@ -85,6 +85,7 @@ func newDirectMsg(ev *heldEvent, t bus.Task) *directMsg {
 
 func (d *directMsg) settle(ok bool) {
 	if d.settled.CompareAndSwap(false, true) {
+		d.ev.f.limiter.unfresh(d.task.DeliveryID, d)
 		d.ev.f.direct.Add(-1)
 		d.ev.release(ok)
 	}

@@ -2,9 +2,11 @@ package fanout
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scailabs/webhookd/bus"
 	"github.com/scailabs/webhookd/kv"
@@ -91,10 +93,14 @@ func TestDirectOnlyForNewDeliveries(t *testing.T) {
 	h := newHarness(t, harnessOpts{noStart: true})
 	ep := newEndpoint(t, nil)
 	wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
-	id, _ := h.publish("user.created", "", "", "")
+	id, body := h.publish("user.created", "", "", "")
+	env, err := bus.ParseEnvelope(body, "user.created", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The delivery exists before the event is matched, as after a crash
 	// between storing it and acking the event.
-	d := &kv.Delivery{WebhookID: wh.ID, EventID: id, EventType: "user.created", Status: kv.DeliveryPending}
+	d := &kv.Delivery{WebhookID: wh.ID, EventID: id, EventTime: env.Timestamp, EventType: "user.created", Status: kv.DeliveryPending}
 	if _, err := h.store.CreateDelivery(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +114,11 @@ func TestDirectOnlyForNewDeliveries(t *testing.T) {
 // stateCounter counts the delivery states the engine reads back.
 type stateCounter struct {
 	kv.Store
-	reads sync.Map // delivery id -> struct{}
+	reads  sync.Map // delivery id -> struct{}
+	shared bool
 }
+
+func (s *stateCounter) Shared() bool { return s.shared }
 
 func (s *stateCounter) DeliveryState(ctx context.Context, webhookID string, id int64) (*kv.Delivery, error) {
 	s.reads.Store(id, struct{}{})
@@ -139,5 +148,55 @@ func TestDirectDeliveryIsNotReadBack(t *testing.T) {
 	d2 := h.waitStatus(wh2.ID, id2, kv.DeliverySuccess)
 	if _, read := counter.reads.Load(d2.ID); !read || d2.AttemptCount != 2 {
 		t.Fatalf("retry through a task: state read %v, %d attempts; want read, 2", read, d2.AttemptCount)
+	}
+}
+
+// A direct job that waits in its webhook's queue still knows the state of
+// the delivery it was created with, unless other processes share the
+// store.
+func TestQueuedDirectJobIsNotReadBack(t *testing.T) {
+	t.Parallel()
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			t.Parallel()
+			counter := &stateCounter{shared: shared}
+			h := newHarness(t, harnessOpts{cfg: func(c *Config) {
+				counter.Store = c.Store
+				c.Store = counter
+			}})
+			ep := newEndpoint(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				time.Sleep(5 * time.Millisecond)
+				w.WriteHeader(http.StatusOK)
+			})
+			wh := h.addWebhook(ep.url(), []string{"user.created"}, nil)
+			// Until one of its jobs has ended the webhook's pace is not
+			// known and what its 8 runners cannot take goes as tasks,
+			// which read their delivery's state; then, fast, it queues
+			// direct jobs.
+			ids := make([]string, 100)
+			for i := range ids {
+				ids[i], _ = h.publish("user.created", "", "", "")
+			}
+			reads := 0
+			for _, id := range ids {
+				d := h.waitStatus(wh.ID, id, kv.DeliverySuccess)
+				if _, read := counter.reads.Load(d.ID); read {
+					reads++
+				}
+			}
+			tasks := int(h.tasksPublished())
+			t.Logf("%d deliveries, %d as tasks, %d states read back", len(ids), tasks, reads)
+			switch {
+			case shared && reads <= tasks:
+				t.Fatal("no direct delivery's state read back with a shared store: none of the burst queued")
+			case !shared && reads > tasks:
+				t.Fatalf("%d states read back for %d tasks: direct deliveries were read back", reads, tasks)
+			}
+			eventually(t, "no fresh job left", func() bool {
+				h.f.limiter.mu.Lock()
+				defer h.f.limiter.mu.Unlock()
+				return len(h.f.limiter.fresh) == 0
+			})
+		})
 	}
 }

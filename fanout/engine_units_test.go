@@ -114,18 +114,80 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("admit after all runners ended is not run")
 	}
 
-	if ok, _ := l.claim(7, 100); !ok {
+	if ok, _ := l.claim(claimJob(7, 100)); !ok {
 		t.Fatal("first claim refused")
 	}
-	if ok, same := l.claim(7, 100); ok || !same {
+	if ok, same := l.claim(claimJob(7, 100)); ok || !same {
 		t.Errorf("claim of the same message = %v,%v; want refused, same", ok, same)
 	}
-	if ok, same := l.claim(7, 101); ok || same {
+	if ok, same := l.claim(claimJob(7, 101)); ok || same {
 		t.Errorf("claim of another copy = %v,%v; want refused, not same", ok, same)
 	}
 	l.release(7)
-	if ok, _ := l.claim(7, 101); !ok {
+	if ok, _ := l.claim(claimJob(7, 101)); !ok {
 		t.Error("claim after release refused")
+	}
+}
+
+// seqHandle is a message handle that only tells its stream sequence.
+type seqHandle struct {
+	msgHandle
+	seq uint64
+}
+
+func (h *seqHandle) streamSeq() uint64 { return h.seq }
+
+// claimJob is a job of delivery id carried by stream sequence seq.
+func claimJob(id int64, seq uint64) *job {
+	return &job{h: &seqHandle{seq: seq}, task: bus.Task{DeliveryID: id}}
+}
+
+// A queued direct job keeps knowing its delivery's state until another
+// copy of the delivery claims it first, and forgets it when settled
+// without a claim; with a store shared by other processes it never does.
+func TestLimiterFreshJobs(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(1, 8)
+	l.keepFresh = true
+	fresh := func(l *limiter, id int64) *job {
+		j := claimJob(id, directBit|uint64(id))
+		j.created = true
+		l.mu.Lock()
+		l.enqueue(l.slot("a"), j)
+		l.mu.Unlock()
+		return j
+	}
+
+	own := fresh(l, 1)
+	if ok, _ := l.claim(own); !ok || !own.created {
+		t.Fatalf("fresh job claiming its delivery first: ok %v, created %v; want both", ok, own.created)
+	}
+	l.release(1)
+
+	overtaken := fresh(l, 2)
+	// The task of a republished event, matched while the job waited.
+	if ok, _ := l.claim(claimJob(2, 500)); !ok {
+		t.Fatal("the copy's claim refused")
+	}
+	l.release(2)
+	if ok, _ := l.claim(overtaken); !ok || overtaken.created {
+		t.Fatalf("fresh job after a copy ran: ok %v, created %v; want it to read the state", ok, overtaken.created)
+	}
+	l.release(2)
+
+	dropped := fresh(l, 3)
+	l.unfresh(3, claimJob(3, 9).h) // another handle's settling
+	if len(l.fresh) != 1 {
+		t.Fatalf("fresh jobs: %v, want the dropped one still", l.fresh)
+	}
+	l.unfresh(3, dropped.h)
+	if len(l.fresh) != 0 {
+		t.Fatalf("fresh jobs left after settling: %v", l.fresh)
+	}
+
+	shared := newLimiter(1, 8) // keepFresh unset: another process may run it
+	if j := fresh(shared, 4); j.created || len(shared.fresh) != 0 {
+		t.Fatalf("queued with a shared store: created %v, fresh %v; want it to read the state", j.created, shared.fresh)
 	}
 }
 

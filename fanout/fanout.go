@@ -103,6 +103,7 @@ func New(cfg Config) (*Fanout, error) {
 		// recorded, or a few webhooks' queues would stop the fetcher.
 		heldMax: max(4*cfg.Workers, 4*cfg.PerWebhookQueue),
 	}
+	f.limiter.keepFresh = !cfg.Store.Shared()
 	f.soft, f.softCancel = context.WithCancel(context.Background())
 	f.hard, f.hardCancel = context.WithCancel(context.Background())
 	return f, nil

@@ -12,9 +12,10 @@ import (
 type job struct {
 	h    msgHandle
 	task bus.Task
-	// created: the match stage stored the delivery a moment ago and the
-	// job runs at once (a direct job not queued), so its state is known:
-	// pending, never attempted.
+	// created: the match stage stored the delivery a moment ago (a direct
+	// job), so its state is known: pending, never attempted. A queued job
+	// keeps knowing it only while nothing else here has run its delivery
+	// (limiter.fresh).
 	created bool
 }
 
@@ -52,6 +53,16 @@ type limiter struct {
 	inflight map[int64]uint64
 	crowded  int           // webhooks whose queue is over its size
 	room     chan struct{} // closed (and replaced) when no webhook is crowded any more
+
+	// fresh holds the queued jobs that still know their delivery's state
+	// (job.created), by delivery id. While one waits, a copy of its
+	// delivery (a republished event matched meanwhile) may run here and
+	// move the delivery on: claiming the delivery first, the copy makes
+	// the waiting job read the state after all. Any copy runs through
+	// claim in this process unless the store is shared with others: only
+	// a store of its own (keepFresh) lets a queued job skip the read.
+	fresh     map[int64]*job
+	keepFresh bool
 }
 
 type hookSlot struct {
@@ -82,6 +93,7 @@ func newLimiter(perWebhook, queue int) *limiter {
 		queueMax: queue,
 		hooks:    make(map[string]*hookSlot),
 		inflight: make(map[int64]uint64),
+		fresh:    make(map[int64]*job),
 		room:     make(chan struct{}),
 	}
 }
@@ -129,9 +141,13 @@ func (l *limiter) slot(webhookID string) *hookSlot {
 // enqueue queues j on s, crowding when s is fast and its queue reaches its
 // size. Called with mu held.
 func (l *limiter) enqueue(s *hookSlot, j *job) admission {
-	// A job that waits reads its delivery's state when it runs: by then a
-	// redelivered copy of its task may have moved the delivery on.
-	j.created = false
+	if j.created && l.keepFresh {
+		l.fresh[j.task.DeliveryID] = j
+	} else {
+		// It reads its delivery's state when it runs: by then another
+		// process may have moved the delivery on.
+		j.created = false
+	}
 	s.queue = append(s.queue, j)
 	if size, fast := l.queueSize(s); fast && len(s.queue) >= size && !s.crowded {
 		s.crowded = true
@@ -303,18 +319,36 @@ func (l *limiter) drain() []*job {
 	return out
 }
 
-// claim marks a delivery in flight, carried by the task message of stream
-// sequence seq. When the delivery is in flight already it returns false,
-// and same reports whether it is the very same message (a redelivery of
-// one we hold) rather than another copy of the task.
-func (l *limiter) claim(deliveryID int64, seq uint64) (ok, same bool) {
+// claim marks j's delivery in flight. When the delivery is in flight
+// already it returns false, and same reports whether it is the very same
+// message (a redelivery of one we hold) rather than another copy of the
+// task. A fresh job waiting for the delivery stops trusting what it knows
+// when another job claims it first.
+func (l *limiter) claim(j *job) (ok, same bool) {
+	id, seq := j.task.DeliveryID, j.h.streamSeq()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if held, busy := l.inflight[deliveryID]; busy {
+	if held, busy := l.inflight[id]; busy {
 		return false, held == seq
 	}
-	l.inflight[deliveryID] = seq
+	if fj, ok := l.fresh[id]; ok {
+		if fj != j {
+			fj.created = false
+		}
+		delete(l.fresh, id)
+	}
+	l.inflight[id] = seq
 	return true, false
+}
+
+// unfresh forgets the fresh job of deliveryID settled through h, if it
+// never claimed its delivery (dropped, handed back, or stopped).
+func (l *limiter) unfresh(deliveryID int64, h msgHandle) {
+	l.mu.Lock()
+	if fj, ok := l.fresh[deliveryID]; ok && fj.h == h {
+		delete(l.fresh, deliveryID)
+	}
+	l.mu.Unlock()
 }
 
 func (l *limiter) release(deliveryID int64) {

@@ -246,7 +246,8 @@ func TestLimiterAdmitsDirectJobsOnlyWithRoomAndNothingParked(t *testing.T) {
 			t.Fatalf("direct job %d of a fast webhook: %v %v", i+1, adm, ok)
 		}
 		if j.created {
-			// While it waits, a copy of its task may move the delivery on.
+			// keepFresh unset (a store shared by other processes): while
+			// it waits, another process may move the delivery on.
 			t.Fatalf("queued direct job %d still trusts the state it was created with", i+1)
 		}
 	}

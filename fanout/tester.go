@@ -54,7 +54,8 @@ func (f *Fanout) Test(ctx context.Context, w *kv.Webhook, eventType string, data
 		EventType: eventType,
 		TenantID:  w.TenantID,
 		PartnerID: w.PartnerID,
-		Payload:   body, // no stream sequence: a manual retry reads it from here
+		// No stream sequence: a manual retry reads the envelope from here.
+		Payload:   body,
 		EventTime: now.Truncate(time.Millisecond), // as the envelope has it
 		Status:    kv.DeliveryPending,
 		CreatedAt: now,

@@ -242,6 +242,9 @@ func (b *Bolt) Close() error {
 	return err
 }
 
+// Shared is false: one process at a time holds the file (bbolt's lock).
+func (b *Bolt) Shared() bool { return false }
+
 // Check runs bbolt's consistency check over the whole file and returns
 // every inconsistency found, joined.
 func (b *Bolt) Check() error {

@@ -8,6 +8,10 @@ import (
 // Store is the persistence seam. Every method is safe for concurrent use.
 // Returned records are copies the caller owns.
 type Store interface {
+	// Shared reports whether other processes deliver from the same store
+	// (scale-out): a process then cannot know a delivery's state from its
+	// own writes alone.
+	Shared() bool
 	// CreateWebhook stores a new webhook; ErrConflict if its ID is taken.
 	CreateWebhook(ctx context.Context, w *Webhook) error
 	// GetWebhook returns one webhook or ErrNotFound.
