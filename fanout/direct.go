@@ -28,9 +28,9 @@ type msgHandle interface {
 // is acked only then, so a crash before that replays the event: matched
 // again, each delivery still pending is found (CreateDelivery is
 // idempotent) and dispatched again, just as its task would have been
-// redelivered. Anything that would keep the job waiting (a retry, the
+// redelivered. Anything that would keep the job waiting (a retry, a slow
 // webhook's queue, a pause) publishes its task after all, and the task
-// path takes over.
+// path takes over; a fast webhook queues direct jobs like tasks.
 
 // directBit marks a direct job's claim sequence, so that it never equals
 // a task message's stream sequence.
@@ -85,7 +85,6 @@ func newDirectMsg(ev *heldEvent, t bus.Task) *directMsg {
 
 func (d *directMsg) settle(ok bool) {
 	if d.settled.CompareAndSwap(false, true) {
-		d.ev.f.limiter.unfresh(d.task.DeliveryID, d)
 		d.ev.f.direct.Add(-1)
 		d.ev.release(ok)
 	}
@@ -139,13 +138,13 @@ const maxDirect = 1024
 // runDirect admits t as a job of the held event when its webhook has room
 // for it (limiter.admitDirect) and fewer than maxDirect such jobs are out;
 // false means it goes as a task message.
-func (f *Fanout) runDirect(ev *heldEvent, t bus.Task) bool {
+func (f *Fanout) runDirect(ev *heldEvent, t bus.Task, seen uint64) bool {
 	if f.direct.Add(1) > maxDirect {
 		f.direct.Add(-1)
 		return false
 	}
 	h := newDirectMsg(ev, t)
-	j := &job{h: h, task: t, created: true}
+	j := &job{h: h, task: t, created: true, seen: seen}
 	switch adm, ok := f.limiter.admitDirect(t.WebhookID, j, f.cfg.Now()); {
 	case ok && adm == admitRun:
 		f.startRunner(j)

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -142,52 +143,68 @@ func claimJob(id int64, seq uint64) *job {
 	return &job{h: &seqHandle{seq: seq}, task: bus.Task{DeliveryID: id}}
 }
 
-// A queued direct job keeps knowing its delivery's state until another
-// copy of the delivery claims it first, and forgets it when settled
-// without a claim; with a store shared by other processes it never does.
-func TestLimiterFreshJobs(t *testing.T) {
+// A direct job keeps knowing its delivery's state until a job of its
+// webhook that did not create its delivery (a task, a copy) claims one
+// after the delivery was stored; queued with a store shared by other
+// processes it never does.
+func TestLimiterKnownStates(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(1, 8)
 	l.keepFresh = true
-	fresh := func(l *limiter, id int64) *job {
+	direct := func(l *limiter, webhookID string, id int64) *job {
 		j := claimJob(id, directBit|uint64(id))
-		j.created = true
-		l.mu.Lock()
-		l.enqueue(l.slot("a"), j)
-		l.mu.Unlock()
+		j.task.WebhookID, j.created, j.seen = webhookID, true, l.copiesOf(webhookID).Load()
 		return j
 	}
+	queue := func(l *limiter, j *job) {
+		l.mu.Lock()
+		l.enqueue(l.slot(j.task.WebhookID), j)
+		l.mu.Unlock()
+	}
+	run := func(j *job) bool {
+		if ok, _ := l.claim(j); !ok {
+			t.Fatalf("claim of delivery %d refused", j.task.DeliveryID)
+		}
+		l.release(j.task.DeliveryID)
+		return j.created
+	}
 
-	own := fresh(l, 1)
-	if ok, _ := l.claim(own); !ok || !own.created {
-		t.Fatalf("fresh job claiming its delivery first: ok %v, created %v; want both", ok, own.created)
+	first, second := direct(l, "wh_a", 1), direct(l, "wh_a", 2)
+	queue(l, second)
+	if !run(first) || !run(second) {
+		t.Fatal("direct jobs that saw no copy run read their delivery's state")
 	}
-	l.release(1)
 
-	overtaken := fresh(l, 2)
-	// The task of a republished event, matched while the job waited.
-	if ok, _ := l.claim(claimJob(2, 500)); !ok {
-		t.Fatal("the copy's claim refused")
+	overtaken := direct(l, "wh_a", 3)
+	queue(l, overtaken)
+	copied := claimJob(3, 500) // the task of a republished event, matched meanwhile
+	copied.task.WebhookID = "wh_a"
+	if run(copied) {
+		t.Fatal("a task claimed as if it knew its delivery's state")
 	}
-	l.release(2)
-	if ok, _ := l.claim(overtaken); !ok || overtaken.created {
-		t.Fatalf("fresh job after a copy ran: ok %v, created %v; want it to read the state", ok, overtaken.created)
+	if run(overtaken) {
+		t.Fatal("direct job still trusts what it knows after a copy of its webhook's delivery ran")
 	}
-	l.release(2)
-
-	dropped := fresh(l, 3)
-	l.unfresh(3, claimJob(3, 9).h) // another handle's settling
-	if len(l.fresh) != 1 {
-		t.Fatalf("fresh jobs: %v, want the dropped one still", l.fresh)
+	if !run(direct(l, "wh_a", 4)) {
+		t.Fatal("a direct job stored after the copy ran reads its state")
 	}
-	l.unfresh(3, dropped.h)
-	if len(l.fresh) != 0 {
-		t.Fatalf("fresh jobs left after settling: %v", l.fresh)
+	other := 0 // a webhook of another hash is not concerned
+	for l.copiesOf(fmt.Sprintf("wh_%d", other)) == l.copiesOf("wh_a") {
+		other++
+	}
+	elsewhere := direct(l, fmt.Sprintf("wh_%d", other), 5)
+	copied = claimJob(6, 501)
+	copied.task.WebhookID = "wh_a"
+	run(copied)
+	if !run(elsewhere) {
+		t.Fatal("a copy of another webhook's delivery made a direct job read its state")
 	}
 
 	shared := newLimiter(1, 8) // keepFresh unset: another process may run it
-	if j := fresh(shared, 4); j.created || len(shared.fresh) != 0 {
-		t.Fatalf("queued with a shared store: created %v, fresh %v; want it to read the state", j.created, shared.fresh)
+	j := direct(shared, "wh_a", 7)
+	queue(shared, j)
+	if j.created {
+		t.Fatal("queued with a shared store, a direct job still trusts what it knows")
 	}
 }
 

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scailabs/webhookd/bus"
@@ -13,10 +14,11 @@ type job struct {
 	h    msgHandle
 	task bus.Task
 	// created: the match stage stored the delivery a moment ago (a direct
-	// job), so its state is known: pending, never attempted. A queued job
-	// keeps knowing it only while nothing else here has run its delivery
-	// (limiter.fresh).
+	// job), so its state is known: pending, never attempted, unless a copy
+	// of the delivery has run since (limiter.claim). seen is its webhook's
+	// copies count from before the delivery was stored.
 	created bool
+	seen    uint64
 }
 
 // admission is what the limiter decided for a task.
@@ -54,16 +56,21 @@ type limiter struct {
 	crowded  int           // webhooks whose queue is over its size
 	room     chan struct{} // closed (and replaced) when no webhook is crowded any more
 
-	// fresh holds the queued jobs that still know their delivery's state
-	// (job.created), by delivery id. While one waits, a copy of its
-	// delivery (a republished event matched meanwhile) may run here and
-	// move the delivery on: claiming the delivery first, the copy makes
-	// the waiting job read the state after all. Any copy runs through
-	// claim in this process unless the store is shared with others: only
-	// a store of its own (keepFresh) lets a queued job skip the read.
-	fresh     map[int64]*job
+	// copies counts, per webhook (by a hash of its id), the claims of jobs
+	// that did not create their delivery: a task, or the copy of a
+	// delivery found again (a republished or redelivered event). A direct
+	// job knows its delivery's state only while its webhook's count is
+	// what it was before the delivery was stored: any copy of the
+	// delivery runs through claim after that, and bumps it. Other
+	// processes' copies do not: only with a store of its own (keepFresh)
+	// does a direct job that waited in the queue skip the read.
+	copies    [copyCounters]atomic.Uint64
 	keepFresh bool
 }
+
+// copyCounters is how many webhook hashes share the copies counts: a
+// copy of one webhook's delivery costs direct jobs of few others a read.
+const copyCounters = 256
 
 type hookSlot struct {
 	active int    // runners of this webhook (each runs one job at a time)
@@ -93,7 +100,6 @@ func newLimiter(perWebhook, queue int) *limiter {
 		queueMax: queue,
 		hooks:    make(map[string]*hookSlot),
 		inflight: make(map[int64]uint64),
-		fresh:    make(map[int64]*job),
 		room:     make(chan struct{}),
 	}
 }
@@ -141,9 +147,7 @@ func (l *limiter) slot(webhookID string) *hookSlot {
 // enqueue queues j on s, crowding when s is fast and its queue reaches its
 // size. Called with mu held.
 func (l *limiter) enqueue(s *hookSlot, j *job) admission {
-	if j.created && l.keepFresh {
-		l.fresh[j.task.DeliveryID] = j
-	} else {
+	if !l.keepFresh {
 		// It reads its delivery's state when it runs: by then another
 		// process may have moved the delivery on.
 		j.created = false
@@ -322,8 +326,8 @@ func (l *limiter) drain() []*job {
 // claim marks j's delivery in flight. When the delivery is in flight
 // already it returns false, and same reports whether it is the very same
 // message (a redelivery of one we hold) rather than another copy of the
-// task. A fresh job waiting for the delivery stops trusting what it knows
-// when another job claims it first.
+// task. A job that created its delivery stops trusting what it knows of
+// it when a copy of one of its webhook's deliveries has run since.
 func (l *limiter) claim(j *job) (ok, same bool) {
 	id, seq := j.task.DeliveryID, j.h.streamSeq()
 	l.mu.Lock()
@@ -331,24 +335,25 @@ func (l *limiter) claim(j *job) (ok, same bool) {
 	if held, busy := l.inflight[id]; busy {
 		return false, held == seq
 	}
-	if fj, ok := l.fresh[id]; ok {
-		if fj != j {
-			fj.created = false
-		}
-		delete(l.fresh, id)
+	copies := l.copiesOf(j.task.WebhookID)
+	switch {
+	case !j.created:
+		copies.Add(1)
+	case copies.Load() != j.seen:
+		j.created = false
 	}
 	l.inflight[id] = seq
 	return true, false
 }
 
-// unfresh forgets the fresh job of deliveryID settled through h, if it
-// never claimed its delivery (dropped, handed back, or stopped).
-func (l *limiter) unfresh(deliveryID int64, h msgHandle) {
-	l.mu.Lock()
-	if fj, ok := l.fresh[deliveryID]; ok && fj.h == h {
-		delete(l.fresh, deliveryID)
+// copiesOf is webhookID's copies count (shared with the webhooks of the
+// same hash).
+func (l *limiter) copiesOf(webhookID string) *atomic.Uint64 {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(webhookID); i++ {
+		h = (h ^ uint32(webhookID[i])) * 16777619
 	}
-	l.mu.Unlock()
+	return &l.copies[h%copyCounters]
 }
 
 func (l *limiter) release(deliveryID int64) {

@@ -92,8 +92,10 @@ type matchEvent struct {
 	// may run without a task message. A delivery found again (a replayed
 	// event) may have a task in the stream already, or a manual retry's:
 	// its task is published, and JetStream's duplicate window and the
-	// deliverer's checks treat it as before.
+	// deliverer's checks treat it as before. seen is each task's webhook's
+	// copies count from before its delivery was stored (limiter.claim).
 	fresh []bool
+	seen  []uint64
 	err   error // a store error: the event is handed back
 }
 
@@ -119,7 +121,7 @@ func (f *Fanout) matchGroup(group []*heldMsg) {
 		}
 		e.held = newHeldEvent(f, e.h)
 		for i, t := range e.tasks {
-			if e.fresh[i] && !f.stopping() && f.runDirect(e.held, t) {
+			if e.fresh[i] && !f.stopping() && f.runDirect(e.held, t, e.seen[i]) {
 				continue
 			}
 			tasks = append(tasks, t)
@@ -216,14 +218,17 @@ func (f *Fanout) deadLetter(ctx context.Context, h *heldMsg, reason string) {
 // harmless); finished, it is left alone.
 func (f *Fanout) createDeliveries(events []*matchEvent) {
 	type pair struct {
-		e *matchEvent
-		d *kv.Delivery
+		e    *matchEvent
+		d    *kv.Delivery
+		seen uint64
 	}
 	now := f.cfg.Now()
 	var pairs []pair
 	for _, e := range events {
 		for _, w := range e.hooks {
-			pairs = append(pairs, pair{e, newDelivery(e, w, now)})
+			// Before the delivery exists: a copy of it can only run later.
+			seen := f.limiter.copiesOf(w.ID).Load()
+			pairs = append(pairs, pair{e, newDelivery(e, w, now), seen})
 		}
 	}
 	ds := make([]*kv.Delivery, 0, min(len(pairs), createChunk))
@@ -233,7 +238,7 @@ func (f *Fanout) createDeliveries(events []*matchEvent) {
 			ds = append(ds, p.d)
 		}
 		for i, out := range f.store.CreateDeliveries(f.hard, ds) {
-			e, d := chunk[i].e, chunk[i].d
+			e, d, seen := chunk[i].e, chunk[i].d, chunk[i].seen
 			switch {
 			case errors.Is(out.Err, kv.ErrNotFound):
 				// Deleted since it matched: nothing to deliver, and no
@@ -246,6 +251,7 @@ func (f *Fanout) createDeliveries(events []*matchEvent) {
 			case out.Created || d.Status == kv.DeliveryPending:
 				e.tasks = append(e.tasks, taskOf(e, d))
 				e.fresh = append(e.fresh, out.Created)
+				e.seen = append(e.seen, seen)
 			}
 		}
 	}

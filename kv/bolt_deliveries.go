@@ -40,8 +40,9 @@ func (hb hookBuckets) putDelivery(d *Delivery, from DeliveryStatus) error {
 }
 
 // CreateDelivery stores a new pending delivery numbered from the hooks
-// bucket's sequence, or, when (WebhookID, EventID) exists, overwrites d
-// with the stored one and returns created false. ErrNotFound when the
+// bucket's sequence, or, when its event (WebhookID, EventID, EventTime;
+// hookBuckets.eventDelivery) has one, overwrites d with the stored one
+// and returns created false. ErrNotFound when the
 // webhook does not exist. A journal operation (committer).
 // With Deferred and NextAttemptAt it goes on the due list at once.
 func (b *Bolt) CreateDelivery(ctx context.Context, d *Delivery) (bool, error) {

@@ -114,7 +114,8 @@ func addEventTimes(tx *bolt.Tx) error {
 }
 
 // hookBuckets are one webhook's sub-buckets inside a transaction. events
-// is nil unless the webhook has deliveries without an event time.
+// is nil unless the webhook was created before layout 3 or has a
+// delivery without an event time.
 type hookBuckets struct {
 	webhookID                                              string
 	root, deliveries, status, eventTimes, events, attempts *bolt.Bucket
@@ -136,7 +137,8 @@ func hook(tx *bolt.Tx, webhookID string) (hb hookBuckets, ok bool) {
 		attempts:   root.Bucket(subAttempts),
 	}
 	// Deliveries, attempts and the status index (within each status) are
-	// keyed by growing ids, so new keys land at or near the end: split
+	// keyed by growing ids, and the events by time (publishers' clocks:
+	// mostly in order), so new keys land at or near the end: split
 	// full pages nearly full rather than at bbolt's default half, or
 	// every page stays half empty. Keys that arrive far out of order (a
 	// backlog attempted in a scrambled order) then split full pages
