@@ -72,21 +72,30 @@ func benchLifecycle(b *testing.B, hooks int) {
 	b.ReportMetric(float64(diff.TxStats.GetWrite())/float64(b.N), "pages/delivery")
 }
 
+// openWithHook opens an unsynced store in a temporary file, with webhook
+// wh_1, closed when the test ends.
+func openWithHook(t *testing.T, opts BoltOptions) *Bolt {
+	t.Helper()
+	opts.Path, opts.NoSync = filepath.Join(t.TempDir(), "kv.db"), true
+	s, err := OpenBolt(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.CreateWebhook(context.Background(), &Webhook{ID: "wh_1", URL: "https://receiver.example", Status: WebhookActive}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // Buckets keyed by growing ids split their pages nearly full: a history
 // of deliveries created and attempted in order leaves the pages of the
 // deliveries, their attempts, the status index and the events by time
 // mostly used, not half empty as at bbolt's default split.
 func TestAppendOrderedBucketsStayDense(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithHook(t, BoltOptions{})
 	ctx := context.Background()
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://receiver.example", Status: WebhookActive}); err != nil {
-		t.Fatal(err)
-	}
 	for i := range 3000 {
 		d := &Delivery{WebhookID: "wh_1", EventID: fmt.Sprintf("evt_%d", i), EventType: "user.created", EventSeq: uint64(i),
 			EventTime: time.Now()}
@@ -98,7 +107,7 @@ func TestAppendOrderedBucketsStayDense(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		hb, _ := hook(tx, "wh_1")
 		for name, b := range map[string]*bolt.Bucket{"deliveries": hb.deliveries, "attempts": hb.attempts, "status": hb.status,
 			"events_by_time": hb.eventTimes} {
@@ -119,16 +128,8 @@ func TestAppendOrderedBucketsStayDense(t *testing.T) {
 // a page of it per event, once the index is larger than a checkpoint.
 func TestRandomEventIDsWriteFewIndexPages(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBolt(BoltOptions{Path: filepath.Join(t.TempDir(), "kv.db"), NoSync: true,
-		CheckpointEvery: time.Hour, CheckpointOps: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithHook(t, BoltOptions{CheckpointEvery: time.Hour, CheckpointOps: 1 << 20})
 	ctx := context.Background()
-	if err := s.CreateWebhook(ctx, &Webhook{ID: "wh_1", URL: "https://receiver.example", Status: WebhookActive}); err != nil {
-		t.Fatal(err)
-	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	at := time.Date(2026, 4, 22, 14, 30, 0, 0, time.UTC)
 	checkpoint := func(n int) {
