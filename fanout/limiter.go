@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ type limiter struct {
 	// processes' copies do not: only with a store of its own (keepFresh)
 	// does a direct job that waited in the queue skip the read.
 	copies    [copyCounters]atomic.Uint64
+	seed      maphash.Seed
 	keepFresh bool
 }
 
@@ -101,6 +103,7 @@ func newLimiter(perWebhook, queue int) *limiter {
 		hooks:    make(map[string]*hookSlot),
 		inflight: make(map[int64]uint64),
 		room:     make(chan struct{}),
+		seed:     maphash.MakeSeed(),
 	}
 }
 
@@ -349,11 +352,7 @@ func (l *limiter) claim(j *job) (ok, same bool) {
 // copiesOf is webhookID's copies count (shared with the webhooks of the
 // same hash).
 func (l *limiter) copiesOf(webhookID string) *atomic.Uint64 {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(webhookID); i++ {
-		h = (h ^ uint32(webhookID[i])) * 16777619
-	}
-	return &l.copies[h%copyCounters]
+	return &l.copies[maphash.String(l.seed, webhookID)%copyCounters]
 }
 
 func (l *limiter) release(deliveryID int64) {

@@ -181,11 +181,11 @@ func (hb hookBuckets) putStats(s *statCounters) error {
 }
 
 // eventDelivery returns the be64 id of the delivery of d's event, or nil.
-// An event is found by its time and id; one without a time, and any
-// event of a file older than layout 3, by its id.
-func (hb hookBuckets) eventDelivery(d *Delivery) []byte {
-	if !d.EventTime.IsZero() {
-		if v := hb.eventTimes.Get(eventTimeKey(d)); v != nil {
+// An event is found by its time and id (key, eventTimeKey's); one without
+// a time, and any event of a file older than layout 3, by its id.
+func (hb hookBuckets) eventDelivery(d *Delivery, key []byte) []byte {
+	if key != nil {
+		if v := hb.eventTimes.Get(key); v != nil {
 			return v
 		}
 	}
@@ -198,9 +198,9 @@ func (hb hookBuckets) eventDelivery(d *Delivery) []byte {
 // putEvent indexes d's event. Keyed by time, a random event id (as
 // publishers make them) no longer lands on a random page of the index:
 // with ids keyed alone every create wrote a page of its own.
-func (hb hookBuckets) putEvent(d *Delivery) error {
-	if !d.EventTime.IsZero() {
-		return hb.eventTimes.Put(eventTimeKey(d), be64(uint64(d.ID)))
+func (hb hookBuckets) putEvent(d *Delivery, key []byte) error {
+	if key != nil {
+		return hb.eventTimes.Put(key, be64(uint64(d.ID)))
 	}
 	events, err := hb.root.CreateBucketIfNotExists(subEvents)
 	if err != nil {
@@ -209,7 +209,11 @@ func (hb hookBuckets) putEvent(d *Delivery) error {
 	return events.Put([]byte(d.EventID), be64(uint64(d.ID)))
 }
 
+// eventTimeKey is d's key in events_by_time, nil when d has no event time.
 func eventTimeKey(d *Delivery) []byte {
+	if d.EventTime.IsZero() {
+		return nil
+	}
 	return append(appendTime(make([]byte, 0, timeKeyLen+len(d.EventID)), d.EventTime), d.EventID...)
 }
 

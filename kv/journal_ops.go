@@ -61,7 +61,8 @@ func (op *createOp) apply(g *groupTx) error {
 		op.notFound = true
 		return nil
 	}
-	if v := hb.eventDelivery(&op.in); v != nil {
+	key := eventTimeKey(&op.in)
+	if v := hb.eventDelivery(&op.in, key); v != nil {
 		var err error
 		op.stored, err = hb.delivery(int64(binary.BigEndian.Uint64(v)))
 		return err
@@ -81,7 +82,7 @@ func (op *createOp) apply(g *groupTx) error {
 	if err := hb.putDelivery(&rec, ""); err != nil {
 		return err
 	}
-	if err := hb.putEvent(&rec); err != nil {
+	if err := hb.putEvent(&rec, key); err != nil {
 		return err
 	}
 	s, err := g.statsOf(hb)
